@@ -1,0 +1,189 @@
+"""Authentication: which token is presented, whose it is, and its class (SPEC §3, §5).
+
+This runs on every request, so the look-up is one indexed, parameterised SQL query by secret digest rather
+than ORM objects. Nothing is cached: a revocation is seen by the very next request, on every process.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from .db import Storage
+from .errors import not_logged_in
+from .ids import TOKEN_TYPE, USER_TYPE, fixed_uuid, secret_digest, split_token, utcnow
+from .origins import OriginMatcher
+
+MAX_TOKEN_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: the presented token's record, its user and its class."""
+
+    token_id: int | None  # None for the configured system root token (it has no row)
+    token_uuid: str
+    secret: str  # the bare secret as presented; only `current` echoes it
+    token_class: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    created_at: datetime | None
+    api_client_id: int | None
+    user_id: int
+    user_uuid: str
+    is_admin: bool
+    is_active: bool
+
+    @property
+    def is_system(self) -> bool:
+        return self.token_class == "system"
+
+
+def presented_token(params: dict, authorization: str | None) -> str | None:
+    """The first token source present (SPEC §3): api_token, oauth_token, then the Authorization header."""
+    for name in ("api_token", "oauth_token"):
+        value = params.get(name)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value:
+            return value
+    if authorization:
+        scheme, _, credentials = authorization.strip().partition(" ")
+        if scheme.lower() in ("bearer", "oauth2") and credentials.strip():
+            return credentials.strip()
+    return None
+
+
+def _as_datetime(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+class TrustResolver:
+    """A client's effective trust (SPEC §4.2): its stored flag, or its url_prefix matching trusted_clients."""
+
+    def __init__(self, trusted_clients: list[str]):
+        self.matcher = OriginMatcher(trusted_clients)
+
+    def is_trusted(self, stored_flag: bool, url_prefix: str | None) -> bool:
+        return bool(stored_flag) or (url_prefix is not None and self.matcher.matches(url_prefix))
+
+
+class Authenticator:
+    def __init__(self, storage: Storage, cluster_id: str, system_root_token: str | None, trust: TrustResolver):
+        self.storage = storage
+        self.trust = trust
+        self.system_user_uuid = fixed_uuid(cluster_id, USER_TYPE)
+        self.system_token_uuid = fixed_uuid(cluster_id, TOKEN_TYPE)
+        self._system_root_digest = secret_digest(system_root_token) if system_root_token else None
+        self._system_user_id: int | None = None
+        p = storage.param
+        self._lookup_sql = (
+            "SELECT t.id, t.uuid, t.secret_digest, t.scopes, t.expires_at, t.last_used_at, t.created_at,"
+            " t.api_client_id, u.id, u.uuid, u.is_admin, u.is_active, c.is_trusted, c.url_prefix"
+            " FROM api_client_authorizations t"
+            " JOIN users u ON u.id = t.user_id"
+            " LEFT JOIN api_clients c ON c.id = t.api_client_id"
+            f" WHERE t.secret_digest = {p}"
+        )
+
+    def system_user_id(self) -> int:
+        if self._system_user_id is None:
+            row = self.storage.execute(
+                f"SELECT id FROM users WHERE uuid = {self.storage.param}", (self.system_user_uuid,)
+            ).fetchone()
+            self._system_user_id = row[0]
+        return self._system_user_id
+
+    def authenticate(self, presented: str | None) -> Identity | None:
+        """The caller's identity, or None for a missing, unknown, malformed, expired or orphaned token."""
+        if not presented or len(presented) > MAX_TOKEN_LENGTH:
+            return None
+        parts = split_token(presented)
+        if parts is None:
+            return None
+        claimed_uuid, secret = parts
+        digest = secret_digest(secret)
+        if self._system_root_digest and hmac.compare_digest(digest, self._system_root_digest):
+            if claimed_uuid not in (None, self.system_token_uuid):
+                return None
+            return Identity(
+                token_id=None,
+                token_uuid=self.system_token_uuid,
+                secret=secret,
+                token_class="system",
+                scopes=("all",),
+                expires_at=None,
+                last_used_at=None,
+                created_at=None,
+                api_client_id=None,
+                user_id=self.system_user_id(),
+                user_uuid=self.system_user_uuid,
+                is_admin=True,
+                is_active=True,
+            )
+        row = self.storage.execute(self._lookup_sql, (digest,)).fetchone()
+        if row is None:
+            return None
+        (token_id, token_uuid, stored_digest, scopes, expires_at, last_used_at, created_at, api_client_id,
+         user_id, user_uuid, is_admin, is_active, client_trusted, client_prefix) = row
+        # The index found the row by digest; compare again in constant time so no code path ever
+        # compares secret material with `==`.
+        if not hmac.compare_digest(stored_digest, digest):
+            return None
+        if claimed_uuid is not None and claimed_uuid != token_uuid:
+            return None
+        expires_at = _as_datetime(expires_at)
+        if expires_at is not None and expires_at <= utcnow():
+            return None
+        if not is_active:
+            return None
+        if api_client_id is None:
+            token_class = "api_created"
+        elif self.trust.is_trusted(client_trusted, client_prefix):
+            token_class = "trusted"
+        else:
+            token_class = "untrusted"
+        return Identity(
+            token_id=token_id,
+            token_uuid=token_uuid,
+            secret=secret,
+            token_class=token_class,
+            scopes=tuple(json.loads(scopes)),
+            expires_at=expires_at,
+            last_used_at=_as_datetime(last_used_at),
+            created_at=_as_datetime(created_at),
+            api_client_id=api_client_id,
+            user_id=user_id,
+            user_uuid=user_uuid,
+            is_admin=bool(is_admin),
+            is_active=bool(is_active),
+        )
+
+
+class AuthenticationMiddleware:
+    """Stage 1 after routing: identify the caller; 401 `Not logged in` where the route needs a token."""
+
+    def __init__(self, authenticator: Authenticator, routes: dict, usage):
+        self.authenticator = authenticator
+        self.routes = routes  # (uri template, HTTP method) -> Route
+        self.usage = usage
+
+    def process_resource(self, req, resp, resource, params) -> None:
+        route = self.routes.get((req.uri_template, req.method))
+        req.context.route = route
+        if route is None:
+            req.context.identity = None
+            return
+        presented = presented_token(req.params, req.get_header("Authorization"))
+        identity = self.authenticator.authenticate(presented)
+        req.context.identity = identity
+        if identity is None:
+            if route.needs_token:
+                raise not_logged_in()
+            return
+        self.usage.note(identity.token_id, identity.last_used_at, req.remote_addr)

@@ -1,0 +1,323 @@
+"""The `authserver` command (SPEC §8). Every failure is one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import secrets
+import sys
+from datetime import timedelta
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .db import DatabaseError, Storage, open_database
+from .durations import parse_duration
+from .ids import USER_TYPE, fixed_uuid, utcnow, v2_token
+from .policy import PolicyError
+from .scopes import scope_problem
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A one-line message for the operator."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _storage(config: Config) -> Storage:
+    storage = Storage(open_database(config.database_url, config.base_dir))
+    storage.upgrade(config.cluster_id)
+    return storage
+
+
+def _print_json(value: dict) -> None:
+    print(json.dumps(value, indent=2, sort_keys=False))
+
+
+# --- commands ------------------------------------------------------------------------------------------
+
+
+def cmd_serve(args, config: Config) -> int:
+    import waitress
+
+    from .app import create_app
+
+    overrides = {}
+    if args.host:
+        overrides["listen.host"] = args.host
+    if args.port is not None:
+        overrides["listen.port"] = args.port
+    if overrides:
+        config = config.with_overrides(**overrides)
+    app = create_app(config)
+    logging.getLogger("authserver").info(
+        "authserver %s serving on http://%s:%s/ (policy %s)",
+        __version__, config.listen_host, config.listen_port, config.policy_path,
+    )
+    print(f"authserver: serving on http://{config.listen_host}:{config.listen_port}/", flush=True)
+    waitress.serve(
+        app,
+        host=config.listen_host,
+        port=config.listen_port,
+        threads=config.threads,
+        # Our own limit answers 413 with the JSON body; waitress's (default 1 GiB) is the backstop.
+        max_request_body_size=config.max_body_bytes * 2,
+        ident="authserver",
+        clear_untrusted_proxy_headers=True,
+        _quiet=True,
+    )
+    return 0
+
+
+def cmd_db_upgrade(args, config: Config) -> int:
+    storage = Storage(open_database(config.database_url, config.base_dir))
+    applied = storage.upgrade(config.cluster_id)
+    print(f"database at schema version {storage.schema_version()}" + (f" (applied {applied})" if applied else " (nothing to do)"))
+    return 0
+
+
+def _read_password(args) -> str | None:
+    if not getattr(args, "password_stdin", False):
+        return None
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
+def cmd_user_create(args, config: Config) -> int:
+    from .users import UserError, UserService, user_json
+
+    storage = _storage(config)
+    users = UserService(storage, config.cluster_id)
+    password = _read_password(args)
+    try:
+        with storage.write():
+            row = users.create(
+                email=args.email,
+                password=password,
+                is_admin=args.admin,
+                first_name=args.first_name or "",
+                last_name=args.last_name or "",
+                username=args.username,
+                modified_by_user_uuid=fixed_uuid(config.cluster_id, USER_TYPE),
+            )
+    except UserError as error:
+        raise CliError(str(error)) from None
+    _print_json(user_json(row, config.cluster_id))
+    return 0
+
+
+def _mint_token(config: Config, storage: Storage, user, *, scopes: list[str], expires_in: int | None,
+                client_prefix: str) -> str:
+    from .clients import CLI_CLIENT_PREFIX, ClientService
+    from .tokens import TokenService
+
+    clients = ClientService(storage, config.cluster_id)
+    tokens = TokenService(storage, config.cluster_id, config.max_token_lifetime)
+    with storage.write():
+        client, _ = clients.find_or_create(
+            client_prefix,
+            name="authserver command line" if client_prefix == CLI_CLIENT_PREFIX else "",
+            is_trusted=client_prefix == CLI_CLIENT_PREFIX,
+        )
+        row, secret = tokens.issue(
+            user_id=user.id,
+            api_client_id=client.id,
+            scopes=scopes,
+            expires_at=utcnow() + timedelta(seconds=expires_in) if expires_in else None,
+            ip_address=None,
+            modified_by_user_uuid=fixed_uuid(config.cluster_id, USER_TYPE),
+        )
+    return v2_token(row.uuid, secret)
+
+
+def _parse_scopes(text: str | None) -> list[str]:
+    if text is None:
+        return ["all"]
+    try:
+        scopes = json.loads(text)
+    except json.JSONDecodeError:
+        raise CliError('--scopes: not JSON; give a list such as \'["GET /arvados/v1/users/current"]\'') from None
+    if not isinstance(scopes, list):
+        raise CliError("--scopes: must be a JSON list of scopes")
+    for scope in scopes:
+        problem = scope_problem(scope)
+        if problem:
+            raise CliError(f"--scopes: {scope!r} {problem}")
+    return scopes
+
+
+def cmd_token_create(args, config: Config) -> int:
+    from .clients import CLI_CLIENT_PREFIX
+    from .users import UserService
+
+    scopes = _parse_scopes(args.scopes)
+    try:
+        expires_in = parse_duration(args.expires_in) if args.expires_in is not None else None
+    except ValueError as error:
+        raise CliError(f"--expires-in: {error}") from None
+    storage = _storage(config)
+    user = UserService(storage, config.cluster_id).find_by_email(args.email)
+    if user is None:
+        raise CliError(f"no user with the email {args.email!r}")
+    if not user.is_active:
+        raise CliError(f"the user {args.email!r} is deactivated")
+    print(_mint_token(config, storage, user, scopes=scopes, expires_in=expires_in,
+                      client_prefix=args.client or CLI_CLIENT_PREFIX))
+    return 0
+
+
+def cmd_client_create(args, config: Config) -> int:
+    from .authn import TrustResolver
+    from .clients import ClientService, client_json
+    from .origins import OriginError, parse_origin
+
+    try:
+        prefix = parse_origin(args.url_prefix).url_prefix
+    except OriginError as error:
+        raise CliError(f"URL_PREFIX: {error}") from None
+    storage = _storage(config)
+    clients = ClientService(storage, config.cluster_id)
+    with storage.write():
+        row, created = clients.find_or_create(prefix, name=args.name or "", is_trusted=args.trusted,
+                                              modified_by_user_uuid=fixed_uuid(config.cluster_id, USER_TYPE))
+        if not created:
+            raise CliError(f"a client with the url_prefix {prefix!r} exists already ({row.uuid})")
+    _print_json(client_json(row, config.cluster_id, TrustResolver(config.trusted_clients)))
+    return 0
+
+
+def cmd_init(args, config: Config) -> int:
+    """Create the database and, on first start, a first admin with a password and a token (make serve)."""
+    from .users import UserService
+
+    storage = _storage(config)
+    User = storage.models.User
+    system_uuid = fixed_uuid(config.cluster_id, USER_TYPE)
+    if User.select().where((User.is_admin == True) & (User.uuid != system_uuid)).exists():  # noqa: E712
+        print("authserver: database ready; an admin exists already (make a token with `authserver token create EMAIL`)")
+        return 0
+    password = secrets.token_urlsafe(12)
+    with storage.write():
+        user = UserService(storage, config.cluster_id).create(
+            email=args.email, password=password, is_admin=True, first_name="Admin",
+            modified_by_user_uuid=system_uuid,
+        )
+    token = _mint_token(config, storage, user, scopes=["all"], expires_in=None,
+                        client_prefix="ssh://root@localhost/")
+    print("authserver: created the first admin (shown once, keep it safe)")
+    print(f"  email:    {user.email}")
+    print(f"  password: {password}")
+    print(f"  token:    {token}")
+    print(f"  try:      curl -H 'Authorization: Bearer {token}' "
+          f"http://{config.listen_host}:{config.listen_port}/arvados/v1/api_client_authorizations/current")
+    return 0
+
+
+def cmd_policy(args, config: Config) -> int:
+    from .policy import load_policy
+    from .routes import build_route_table
+
+    paths = args.files or [str(config.policy_path)]
+    failed = False
+    for path in paths:
+        try:
+            load_policy(path, build_route_table().method_targets())
+            print(f"{path}: ok")
+        except PolicyError as error:
+            failed = True
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+    return EXIT_FAILURE if failed else 0
+
+
+# --- parser --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--config", metavar="F", default=argparse.SUPPRESS,
+                        help="configuration file (default: $AUTHSERVER_CONFIG, else ./config.yaml, else built-in)")
+    parser = _Parser(prog="authserver", description="A policy-driven API authorization server.",
+                     parents=[common])
+    parser.add_argument("--version", action="version", version=f"authserver {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = commands.add_parser("serve", parents=[common], help="serve the API (creates or upgrades the database)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=cmd_serve)
+
+    init = commands.add_parser("init", parents=[common], help="create the database and a first admin")
+    init.add_argument("--email", default="admin@example.com")
+    init.set_defaults(handler=cmd_init)
+
+    db = commands.add_parser("db", parents=[common], help="database maintenance").add_subparsers(
+        dest="db_command", required=True, parser_class=_Parser)
+    db.add_parser("upgrade", parents=[common], help="apply schema migrations (safe to run twice)").set_defaults(
+        handler=cmd_db_upgrade)
+
+    user = commands.add_parser("user", parents=[common], help="manage users").add_subparsers(
+        dest="user_command", required=True, parser_class=_Parser)
+    user_create = user.add_parser("create", parents=[common], help="create a user; prints it as JSON")
+    user_create.add_argument("email", metavar="EMAIL")
+    user_create.add_argument("--admin", action="store_true")
+    user_create.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    user_create.add_argument("--first-name")
+    user_create.add_argument("--last-name")
+    user_create.add_argument("--username")
+    user_create.set_defaults(handler=cmd_user_create)
+
+    token = commands.add_parser("token", parents=[common], help="mint tokens").add_subparsers(
+        dest="token_command", required=True, parser_class=_Parser)
+    token_create = token.add_parser("create", parents=[common], help="mint a token; prints it (v2 form) alone")
+    token_create.add_argument("email", metavar="EMAIL")
+    token_create.add_argument("--scopes", metavar="JSON", help='a JSON list, default ["all"]')
+    token_create.add_argument("--expires-in", metavar="DURATION", help="e.g. 3600, 90m, 12h, 7d; 0 for none")
+    token_create.add_argument("--client", metavar="URL_PREFIX",
+                              help="the API client the token belongs to (default: the trusted ssh://root@localhost/)")
+    token_create.set_defaults(handler=cmd_token_create)
+
+    client = commands.add_parser("client", parents=[common], help="manage API clients").add_subparsers(
+        dest="client_command", required=True, parser_class=_Parser)
+    client_create = client.add_parser("create", parents=[common], help="register a client; prints it as JSON")
+    client_create.add_argument("url_prefix", metavar="URL_PREFIX")
+    client_create.add_argument("--trusted", action="store_true")
+    client_create.add_argument("--name")
+    client_create.set_defaults(handler=cmd_client_create)
+
+    policy = commands.add_parser("policy", parents=[common], help="policy tools").add_subparsers(
+        dest="policy_command", required=True, parser_class=_Parser)
+    policy_check = policy.add_parser("check", parents=[common], help="validate policy files")
+    policy_check.add_argument("files", nargs="*", metavar="FILE")
+    policy_check.set_defaults(handler=cmd_policy)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(getattr(args, "config", None))
+        return args.handler(args, config)
+    except (CliError, ConfigError, DatabaseError) as error:
+        print(f"authserver: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except PolicyError as error:
+        print(f"authserver: error: invalid policy: {error.problems[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # the promise: one line, never a traceback
+        print(f"authserver: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Falcon resources, one module per API resource; each receives its dependencies in its constructor."""

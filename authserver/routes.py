@@ -1,0 +1,112 @@
+"""The route table: every API method once, with its HTTP shape, its schemas and the targets it can have.
+
+One source of truth. The Falcon router, the policy's method names, the request validator, the discovery
+document and the OpenAPI document are all built from this table and the JSON Schemas in `schemas/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+API_PREFIX = "/arvados/v1"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str  # discovery type: string, integer, boolean, array, object
+    location: str = "query"  # "path" or "query"
+    required: bool = False
+    description: str = ""
+    default: str | None = None
+
+
+UUID_PARAM = Param("uuid", "string", "path", True, "The UUID of the object.")
+LIST_PARAMS = (
+    Param("filters", "array", description="Conditions, as a JSON list of [attribute, operator, operand]."),
+    Param("where", "object", description="Conditions, as a JSON object of attribute: value."),
+    Param("order", "array", description='Sort order, as a JSON list of "<attribute> asc|desc".'),
+    Param("select", "array", description="Attributes to return, as a JSON list of names."),
+    Param("limit", "integer", description="Maximum number of items to return.", default="100"),
+    Param("offset", "integer", description="Number of items to skip.", default="0"),
+    Param("count", "string", description='"exact" (default) or "none" to leave out items_available.', default="exact"),
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    resource: str  # plural resource name, e.g. "api_client_authorizations"
+    method: str  # e.g. "list"
+    http_method: str
+    path: str  # under /arvados/v1, e.g. "api_client_authorizations/{uuid}"
+    responder: str | None  # Falcon responder suffix: on_<verb>[_<responder>]
+    targets: tuple[str, ...]  # the relations a request's target can have (policy cells)
+    response: str  # schema name of the response
+    request: str | None = None  # schema name of the body object, if any
+    parameters: tuple[Param, ...] = ()
+    description: str = ""
+    needs_token: bool = True
+
+    @property
+    def id(self) -> str:
+        return f"{self.resource}.{self.method}"
+
+    @property
+    def template(self) -> str:
+        return f"{API_PREFIX}/{self.path}"
+
+    @property
+    def is_collection_read(self) -> bool:
+        return self.method == "list"
+
+
+def _token_routes() -> list[Route]:
+    resource = "api_client_authorizations"
+    item = f"{resource}/{{uuid}}"
+    return [
+        Route(resource, "list", "GET", resource, None, ("none", "self"), "ApiClientAuthorizationList",
+              parameters=LIST_PARAMS, description="List the tokens the caller may see."),
+        Route(resource, "create", "POST", resource, None, ("own", "other"), "ApiClientAuthorization",
+              request="ApiClientAuthorizationCreate", description="Create a token."),
+        Route(resource, "get", "GET", item, "item", ("self", "own", "other"), "ApiClientAuthorization",
+              parameters=(UUID_PARAM,), description="Get a token."),
+        Route(resource, "update", "PUT", item, "item", ("self", "own", "other"), "ApiClientAuthorization",
+              request="ApiClientAuthorizationUpdate", parameters=(UUID_PARAM,), description="Update a token."),
+        Route(resource, "update", "PATCH", item, "item", ("self", "own", "other"), "ApiClientAuthorization",
+              request="ApiClientAuthorizationUpdate", parameters=(UUID_PARAM,), description="Update a token."),
+        Route(resource, "delete", "DELETE", item, "item", ("self", "own", "other"), "ApiClientAuthorization",
+              parameters=(UUID_PARAM,), description="Delete (revoke) a token; returns the deleted token."),
+        Route(resource, "current", "GET", f"{resource}/current", "current", ("self",), "ApiClientAuthorization",
+              description="The token used for this request."),
+        Route(resource, "create_system_auth", "POST", f"{resource}/create_system_auth", "system_auth", ("none",),
+              "ApiClientAuthorization",
+              parameters=(Param("scopes", "array", description='Scopes of the new token, as a JSON list; default ["all"].'),),
+              description="Create a token owned by the system user."),
+    ]
+
+
+@dataclass
+class RouteTable:
+    routes: list[Route] = field(default_factory=list)
+
+    def add(self, routes: list[Route]) -> None:
+        self.routes.extend(routes)
+
+    def by_template_and_verb(self) -> dict[tuple[str, str], Route]:
+        return {(route.template, route.http_method): route for route in self.routes}
+
+    def method_targets(self) -> dict[str, tuple[str, ...]]:
+        """Every `resource.method` the policy can name, with the targets its cells have."""
+        targets: dict[str, tuple[str, ...]] = {}
+        for route in self.routes:
+            targets[route.id] = route.targets
+        return targets
+
+    def route_for(self, method_id: str) -> Route:
+        return next(route for route in self.routes if route.id == method_id)
+
+
+def build_route_table() -> RouteTable:
+    table = RouteTable()
+    table.add(_token_routes())
+    return table
