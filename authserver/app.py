@@ -108,9 +108,11 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
         if route.template in added:
             continue
         added.add(route.template)
-        if route.responder:
-            app.add_route(route.template, resources[route.resource], suffix=route.responder)
-        else:
-            app.add_route(route.template, resources[route.resource])
+        resource = resources[route.resource]
+        suffix = f"_{route.responder}" if route.responder else ""
+        # HEAD answers wherever GET does (Falcon drops the body of a HEAD response).
+        if hasattr(resource, f"on_get{suffix}") and not hasattr(resource, f"on_head{suffix}"):
+            setattr(resource, f"on_head{suffix}", getattr(resource, f"on_get{suffix}"))
+        app.add_route(route.template, resource, suffix=route.responder)
     app.services = services
     return app

@@ -93,7 +93,12 @@ class RouteTable:
         self.routes.extend(routes)
 
     def by_template_and_verb(self) -> dict[tuple[str, str], Route]:
-        return {(route.template, route.http_method): route for route in self.routes}
+        """(URI template, HTTP method) -> Route; HEAD is served wherever GET is, as the same method."""
+        index = {(route.template, route.http_method): route for route in self.routes}
+        for route in self.routes:
+            if route.http_method == "GET":
+                index.setdefault((route.template, "HEAD"), route)
+        return index
 
     def method_targets(self) -> dict[str, tuple[str, ...]]:
         """Every `resource.method` the policy can name, with the targets its cells have."""
