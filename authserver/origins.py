@@ -89,7 +89,10 @@ def parse_origin(url: str) -> Origin:
         raise OriginError("the URL is empty")
     if _FORBIDDEN_CHARS.search(url):
         raise OriginError("the URL contains spaces, control characters or backslashes")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket, or characters NFKC turns into URL delimiters
+        raise OriginError("the URL is malformed") from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise OriginError("only http and https URLs are allowed")
