@@ -126,16 +126,27 @@ def make_models(database: peewee.Database) -> SimpleNamespace:
         class Meta:
             table_name = "api_client_authorizations"
 
+    class LoginFailure(Model):
+        # One failed (or still being checked) password for the login throttle (SPEC §10). `subject` is a
+        # SHA-256 digest of the lower-cased email or of the client address: never the email itself.
+        subject = CharField(max_length=80)
+        failed_at = DateTimeField()
+
+        class Meta:
+            table_name = "login_failures"
+            indexes = ((("subject", "failed_at"), False),)
+
     class SchemaVersion(Model):
         version = IntegerField()
 
         class Meta:
             table_name = "schema_version"
 
-    for model in (User, ApiClient, Token, SchemaVersion):
+    for model in (User, ApiClient, Token, LoginFailure, SchemaVersion):
         model._meta.database = database
     return SimpleNamespace(
-        User=User, ApiClient=ApiClient, Token=Token, SchemaVersion=SchemaVersion, database=database
+        User=User, ApiClient=ApiClient, Token=Token, LoginFailure=LoginFailure, SchemaVersion=SchemaVersion,
+        database=database,
     )
 
 
@@ -145,7 +156,11 @@ def _migration_1_initial(models: SimpleNamespace, database: peewee.Database) -> 
     database.create_tables([models.User, models.ApiClient, models.Token])
 
 
-MIGRATIONS = [_migration_1_initial]
+def _migration_2_login_failures(models: SimpleNamespace, database: peewee.Database) -> None:
+    database.create_tables([models.LoginFailure])
+
+
+MIGRATIONS = [_migration_1_initial, _migration_2_login_failures]
 LATEST_VERSION = len(MIGRATIONS)
 
 
