@@ -69,6 +69,8 @@ def _record_marks(node: yaml.Node, path: tuple, marks: dict) -> None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
+            if key_node.tag == "tag:yaml.org,2002:bool":  # `on:` is the key True to the loader; mark it so
+                key = key.lower() in ("yes", "true", "on")
             # Point a value's problems at its key when the value spans lines (a mapping or sequence).
             marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             _record_marks(value_node, path + (key,), marks)

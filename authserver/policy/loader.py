@@ -1,20 +1,27 @@
-"""Reading a policy file: strict YAML, the JSON Schema, names checked against the app's routes.
+"""Reading a policy file: strict YAML, the JSON Schema, `extends`, names checked against the app's routes.
 
-Every problem is reported as `file:line:column: message`; a file with any problem is refused whole.
+Every problem is reported as `file:line:column: message`; a file with any problem is refused whole. A policy
+may `extends` another file, then `remove` some of its rules, change others under `overrides` (matched by id;
+the attributes given replace the base rule's) and add its own `rules`. The result is one flat list of rules,
+compiled like any other policy: precedence never depends on which file a rule came from.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import jsonschema
 
 from .. import SCHEMA_DIR
+from ..ids import utcnow
 from ..yamlfile import YamlDocument, YamlError, load_yaml_file
 from .engine import CONSTRAINTS, TOKEN_CLASSES, Policy, Rule
+
+MAX_EXTENDS_DEPTH = 10
 
 
 class PolicyError(ValueError):
@@ -26,44 +33,176 @@ class PolicyError(ValueError):
 
 
 @cache
+def load_schema(name: str) -> dict:
+    return json.loads((SCHEMA_DIR / name).read_text())
+
+
 def policy_schema() -> dict:
-    return json.loads((SCHEMA_DIR / "policy.schema.json").read_text())
+    return load_schema("policy.schema.json")
 
 
-def _schema_problems(document: YamlDocument) -> list[str]:
-    validator = jsonschema.Draft202012Validator(policy_schema())
+def _known_attributes(schema: dict, root: dict) -> list[str]:
+    if "properties" in schema:
+        return sorted(schema["properties"])
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        return _known_attributes(root["$defs"][ref[len("#/$defs/"):]], root)
+    return []
+
+
+def schema_problems(document: YamlDocument, schema: dict) -> list[str]:
+    """The document's JSON Schema errors as `file:line:column: message`, worded for an operator."""
+    validator = jsonschema.Draft202012Validator(schema)
     problems = []
-    for error in sorted(validator.iter_errors(document.data), key=lambda e: list(e.absolute_path)):
+    for error in sorted(validator.iter_errors(document.data), key=lambda e: [str(p) for p in e.absolute_path]):
         # oneOf errors are vague; the most relevant sub-error usually says what is wrong.
         best = jsonschema.exceptions.best_match([error])
         path = list(best.absolute_path)
-        if best.validator == "additionalProperties":
-            allowed = sorted(best.schema.get("properties", {}))
-            unknown = sorted(set(best.instance) - set(allowed))
-            message = f"unknown attribute {', '.join(map(repr, unknown))} (expected one of: {', '.join(allowed)})"
+        if best.validator in ("additionalProperties", "unevaluatedProperties"):
+            allowed = _known_attributes(best.schema, schema)
+            unknown = sorted(set(best.instance) - set(allowed), key=str)
             for name in unknown:
-                path = list(best.absolute_path) + [name]
-        elif isinstance(best.instance, bool) and best.validator in ("oneOf", "enum", "type", "pattern"):
+                where = document.where(path + [name])
+                if isinstance(name, bool):
+                    # `on:` / `yes:` as a key: YAML 1.1 made it a boolean, so no name can match it.
+                    problems.append(f"{where}: a key here reads as the boolean {str(name).lower()} (YAML reads "
+                                    "yes/no/on/off as booleans); quote it if a name was meant")
+                else:
+                    problems.append(f"{where}: unknown attribute {name!r} (expected one of: {', '.join(allowed)})")
+            continue
+        if isinstance(best.instance, bool) and best.validator in ("oneOf", "anyOf", "enum", "type", "pattern", "const"):
             # YAML 1.1 reads yes/no/on/off as booleans; where a name is expected that is always a mistake.
-            message = f"{best.instance!r} is a boolean here (YAML reads yes/no/on/off as booleans); quote the name"
+            message = (f"{str(best.instance).lower()} is a boolean here (YAML reads yes/no/on/off as booleans); "
+                       "quote it if a name was meant")
         else:
             message = best.message
         problems.append(f"{document.where(path)}: {message}")
-    return problems
+    return sorted(problems, key=_line_and_column)
 
 
-def _resolve_methods(patterns, known: dict[str, tuple], document: YamlDocument, path: tuple, problems: list) -> frozenset:
-    patterns = [patterns] if isinstance(patterns, str) else patterns
+def _line_and_column(problem: str) -> tuple[int, int]:
+    parts = problem.split(":", 3)
+    try:
+        return int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        return 0, 0
+
+
+@dataclass
+class RawRule:
+    """A rule as written, possibly changed by `overrides`; remembers where each attribute was written."""
+
+    data: dict
+    document: YamlDocument  # where the rule (or its latest override) is
+    path: tuple
+    origins: dict[str, tuple[YamlDocument, tuple]] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.data["id"]
+
+    @property
+    def location(self) -> str:
+        return self.document.where(self.path)
+
+    def where(self, attribute: str, *more) -> str:
+        document, path = self.origins.get(attribute, (self.document, self.path + (attribute,)))
+        return document.where(path + tuple(more))
+
+
+@dataclass
+class PolicySource:
+    """The flattened rules of a policy file and everything it extends."""
+
+    rules: list[RawRule]
+    files: list[tuple[str, bytes]]  # (path, content) of every file read, bases first
+    name: str = ""
+
+
+def _read(path: Path) -> tuple[YamlDocument, bytes]:
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise PolicyError([f"{path}: cannot read: {error.strerror}"]) from None
+    try:
+        document = load_yaml_file(path)
+    except YamlError as error:
+        raise PolicyError([str(error)]) from None
+    return document, content
+
+
+def read_policy_source(path: str | Path, chain: tuple[Path, ...] = ()) -> PolicySource:
+    path = Path(path)
+    document, content = _read(path)
+    if not isinstance(document.data, dict):
+        raise PolicyError([f"{path}:1:1: a policy is a mapping with a `rules` list"])
+    problems = schema_problems(document, policy_schema())
+    if problems:
+        raise PolicyError(problems)
+    data = document.data
+    base = PolicySource([], [])
+    if "extends" in data:
+        base_path = path.parent / data["extends"]
+        here = document.where(("extends",))
+        if base_path.resolve() in chain + (path.resolve(),):
+            raise PolicyError([f"{here}: extends {data['extends']!r} forms a cycle"])
+        if len(chain) >= MAX_EXTENDS_DEPTH:
+            raise PolicyError([f"{here}: more than {MAX_EXTENDS_DEPTH} levels of extends"])
+        if not base_path.is_file():
+            raise PolicyError([f"{here}: extends {data['extends']!r}: no such file ({base_path})"])
+        base = read_policy_source(base_path, chain + (path.resolve(),))
+
+    rules = {rule.id: rule for rule in base.rules}
+    base_name = data.get("extends", "")
+    for index, rule_id in enumerate(data.get("remove", [])):
+        if rules.pop(rule_id, None) is None:
+            problems.append(f"{document.where(('remove', index))}: remove: {base_name} has no rule {rule_id!r}")
+    for index, override in enumerate(data.get("overrides", [])):
+        path_here = ("overrides", index)
+        original = rules.get(override["id"])
+        if original is None:
+            problems.append(f"{document.where(path_here + ('id',))}: overrides: {base_name} has no rule "
+                            f"{override['id']!r}")
+            continue
+        origins = dict(original.origins)
+        for attribute in original.data:
+            origins.setdefault(attribute, (original.document, original.path + (attribute,)))
+        for attribute in override:
+            origins[attribute] = (document, path_here + (attribute,))
+        rules[override["id"]] = RawRule({**original.data, **override}, document, path_here, origins)
+    new_ids: dict[str, str] = {}
+    for index, raw in enumerate(data.get("rules", [])):
+        path_here = ("rules", index)
+        id_where = document.where(path_here + ("id",))
+        if raw["id"] in new_ids:
+            problems.append(f"{id_where}: duplicate rule id {raw['id']!r} (first at {new_ids[raw['id']]})")
+            continue
+        if raw["id"] in rules:
+            problems.append(f"{id_where}: rule id {raw['id']!r} is already defined in {rules[raw['id']].location}; "
+                            "change it under `overrides`, or `remove` it first")
+            continue
+        new_ids[raw["id"]] = document.where(path_here)
+        rules[raw["id"]] = RawRule(raw, document, path_here)
+    if problems:
+        raise PolicyError(problems)
+    return PolicySource(list(rules.values()), base.files + [(str(path), content)], data.get("name", ""))
+
+
+def _resolve_methods(rule: RawRule, known: dict[str, tuple], problems: list) -> frozenset:
+    patterns = rule.data["methods"]
+    single = isinstance(patterns, str)
+    patterns = [patterns] if single else patterns
     resources = {name.split(".", 1)[0] for name in known}
     resolved = set()
     for index, pattern in enumerate(patterns):
-        where = document.where(path + (index,))
+        where = rule.where("methods") if single else rule.where("methods", index)
         if pattern == "*":
             resolved.update(known)
         elif pattern.endswith(".*"):
             resource = pattern[:-2]
             if resource not in resources:
-                problems.append(f"{where}: unknown resource {resource!r} in {pattern!r}")
+                problems.append(f"{where}: unknown resource {resource!r} in {pattern!r} "
+                                f"(known: {', '.join(sorted(resources))})")
             resolved.update(name for name in known if name.startswith(resource + "."))
         elif pattern not in known:
             problems.append(f"{where}: unknown method {pattern!r}")
@@ -72,57 +211,49 @@ def _resolve_methods(patterns, known: dict[str, tuple], document: YamlDocument, 
     return frozenset(resolved)
 
 
-def compile_document(document: YamlDocument, route_targets: dict[str, tuple], digest: str = "") -> Policy:
-    problems = _schema_problems(document)
+def compile_rule(raw: RawRule, route_targets: dict[str, tuple], problems: list) -> Rule:
+    data = raw.data
+    methods = _resolve_methods(raw, route_targets, problems)
+    classes = data["classes"]
+    classes = frozenset(TOKEN_CLASSES) if classes == "*" else frozenset([classes] if isinstance(classes, str) else classes)
+    when = data.get("when", {})
+    targets = when.get("target")
+    if isinstance(targets, str):
+        targets = [targets]
+    constraints = frozenset(name for name in CONSTRAINTS if data.get("constraints", {}).get(name))
+    if constraints and data["effect"] == "deny":
+        problems.append(f"{raw.where('constraints')}: constraints only apply to allow rules")
+    return Rule(
+        id=data["id"],
+        effect=data["effect"],
+        methods=methods,
+        classes=classes,
+        is_admin=when.get("is_admin"),
+        is_active=when.get("is_active"),
+        targets=frozenset(targets) if targets is not None else None,
+        constraints=constraints,
+        description=data.get("description", ""),
+        location=raw.location,
+    )
+
+
+def compile_source(source: PolicySource, route_targets: dict[str, tuple]) -> Policy:
+    problems: list[str] = []
+    rules = [compile_rule(raw, route_targets, problems) for raw in source.rules]
     if problems:
         raise PolicyError(problems)
-    rules = []
-    seen_ids: dict[str, str] = {}
-    for index, raw in enumerate(document.data["rules"]):
-        path = ("rules", index)
-        location = document.where(path)
-        if raw["id"] in seen_ids:
-            problems.append(f"{document.where(path + ('id',))}: duplicate rule id {raw['id']!r} (first at {seen_ids[raw['id']]})")
-            continue
-        seen_ids[raw["id"]] = location
-        methods = _resolve_methods(raw["methods"], route_targets, document, path + ("methods",), problems)
-        classes = raw["classes"]
-        classes = frozenset(TOKEN_CLASSES) if classes == "*" else frozenset([classes] if isinstance(classes, str) else classes)
-        when = raw.get("when", {})
-        targets = when.get("target")
-        if isinstance(targets, str):
-            targets = [targets]
-        constraints = frozenset(name for name in CONSTRAINTS if raw.get("constraints", {}).get(name))
-        if constraints and raw["effect"] == "deny":
-            problems.append(f"{document.where(path + ('constraints',))}: constraints only apply to allow rules")
-        rules.append(
-            Rule(
-                id=raw["id"],
-                effect=raw["effect"],
-                methods=methods,
-                classes=classes,
-                is_admin=when.get("is_admin"),
-                is_active=when.get("is_active"),
-                targets=frozenset(targets) if targets is not None else None,
-                constraints=constraints,
-                description=raw.get("description", ""),
-                location=location,
-            )
-        )
-    if problems:
-        raise PolicyError(problems)
-    return Policy(rules=rules, route_targets=dict(route_targets), source=document.path, digest=digest)
+    digest = hashlib.sha256(b"".join(content for _, content in source.files)).hexdigest()
+    return Policy(
+        rules=rules,
+        route_targets=dict(route_targets),
+        source=source.files[-1][0],
+        digest=digest,
+        sources=tuple(path for path, _ in source.files),
+        name=source.name,
+        loaded_at=utcnow(),
+    )
 
 
 def load_policy(path: str | Path, route_targets: dict[str, tuple]) -> Policy:
-    try:
-        raw_bytes = Path(path).read_bytes()
-    except OSError as error:
-        raise PolicyError([f"{path}: cannot read: {error.strerror}"]) from None
-    try:
-        document = load_yaml_file(path)
-    except YamlError as error:
-        raise PolicyError([str(error)]) from None
-    if not isinstance(document.data, dict):
-        raise PolicyError([f"{path}:1:1: a policy is a mapping with a `rules` list"])
-    return compile_document(document, route_targets, hashlib.sha256(raw_bytes).hexdigest())
+    """Read, validate and compile a policy file (and the files it extends); PolicyError lists every problem."""
+    return compile_source(read_policy_source(path), route_targets)
