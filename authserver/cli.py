@@ -61,7 +61,6 @@ def cmd_serve(args, config: Config) -> int:
         "authserver %s serving on http://%s:%s/ (policy %s)",
         __version__, config.listen_host, config.listen_port, config.policy_path,
     )
-    print(f"authserver: serving on http://{config.listen_host}:{config.listen_port}/", flush=True)
     waitress.serve(
         app,
         host=config.listen_host,
