@@ -19,17 +19,20 @@ class Param:
     required: bool = False
     description: str = ""
     default: str | None = None
+    schema: str | None = None  # the named JSON Schema (schemas/api/) of the value; arrays and objects are JSON-encoded
 
 
-UUID_PARAM = Param("uuid", "string", "path", True, "The UUID of the object.")
+UUID_PARAM = Param("uuid", "string", "path", True, "The UUID of the object.", schema="Uuid")
 LIST_PARAMS = (
-    Param("filters", "array", description="Conditions, as a JSON list of [attribute, operator, operand]."),
-    Param("where", "object", description="Conditions, as a JSON object of attribute: value."),
-    Param("order", "array", description='Sort order, as a JSON list of "<attribute> asc|desc".'),
-    Param("select", "array", description="Attributes to return, as a JSON list of names."),
-    Param("limit", "integer", description="Maximum number of items to return.", default="100"),
-    Param("offset", "integer", description="Number of items to skip.", default="0"),
-    Param("count", "string", description='"exact" (default) or "none" to leave out items_available.', default="exact"),
+    Param("filters", "array", description="Conditions, as a JSON list of [attribute, operator, operand].",
+          schema="Filters"),
+    Param("where", "object", description="Conditions, as a JSON object of attribute: value.", schema="Where"),
+    Param("order", "array", description='Sort order, as a JSON list of "<attribute> asc|desc".', schema="Order"),
+    Param("select", "array", description="Attributes to return, as a JSON list of names.", schema="Select"),
+    Param("limit", "integer", description="Maximum number of items to return.", default="100", schema="Limit"),
+    Param("offset", "integer", description="Number of items to skip.", default="0", schema="Offset"),
+    Param("count", "string", description='"exact" (default) or "none" to leave out items_available.', default="exact",
+          schema="Count"),
 )
 
 
@@ -80,7 +83,8 @@ def _token_routes() -> list[Route]:
               description="The token used for this request."),
         Route(resource, "create_system_auth", "POST", f"{resource}/create_system_auth", "system_auth", ("none",),
               "ApiClientAuthorization",
-              parameters=(Param("scopes", "array", description='Scopes of the new token, as a JSON list; default ["all"].'),),
+              parameters=(Param("scopes", "array", description='Scopes of the new token, as a JSON list; default ["all"].',
+                                schema="Scopes"),),
               description="Create a token owned by the system user."),
     ]
 
