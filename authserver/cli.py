@@ -15,6 +15,7 @@ from .db import DatabaseError, Storage, open_database
 from .durations import parse_duration
 from .ids import USER_TYPE, fixed_uuid, utcnow, v2_token
 from .policy import PolicyError
+from .policy.tools import add_policy_commands
 from .scopes import scope_problem
 
 EXIT_FAILURE = 1
@@ -219,23 +220,6 @@ def cmd_init(args, config: Config) -> int:
     return 0
 
 
-def cmd_policy(args, config: Config) -> int:
-    from .policy import load_policy
-    from .routes import build_route_table
-
-    paths = args.files or [str(config.policy_path)]
-    failed = False
-    for path in paths:
-        try:
-            load_policy(path, build_route_table().method_targets())
-            print(f"{path}: ok")
-        except PolicyError as error:
-            failed = True
-            for problem in error.problems:
-                print(problem, file=sys.stderr)
-    return EXIT_FAILURE if failed else 0
-
-
 # --- parser --------------------------------------------------------------------------------------------
 
 
@@ -291,11 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     client_create.add_argument("--name")
     client_create.set_defaults(handler=cmd_client_create)
 
-    policy = commands.add_parser("policy", parents=[common], help="policy tools").add_subparsers(
-        dest="policy_command", required=True, parser_class=_Parser)
-    policy_check = policy.add_parser("check", parents=[common], help="validate policy files")
-    policy_check.add_argument("files", nargs="*", metavar="FILE")
-    policy_check.set_defaults(handler=cmd_policy)
+    add_policy_commands(commands, common, _Parser)
     return parser
 
 

@@ -1,0 +1,198 @@
+"""The operator's tools: `authserver policy check|test|table|explain` (SPEC §5, §10).
+
+Exit codes: 0 success; 1 a test or check failed; 2 bad usage or an invalid file. Problems go to stderr as
+`file:line:column: message`, results to stdout, so CI logs and editors can jump to the line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..routes import build_route_table
+from .analysis import policy_warnings
+from .engine import DEFAULT_DENY, TARGETS, TOKEN_CLASSES, Policy
+from .loader import PolicyError, load_policy
+from .render import FORMATS, render
+from .testing import is_table_path, load_test_table, run_table, table_path_for
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def _route_targets() -> dict[str, tuple[str, ...]]:
+    return build_route_table().method_targets()
+
+
+def _print_problems(error: PolicyError) -> None:
+    for problem in error.problems:
+        print(problem, file=sys.stderr)
+
+
+def _policy_files(args, config) -> list[str]:
+    return list(args.files) if getattr(args, "files", None) else [str(config.policy_path)]
+
+
+# --- check ---------------------------------------------------------------------------------------------
+
+
+def policy_check(args, config) -> int:
+    status = EXIT_OK
+    route_targets = _route_targets()
+    for path in _policy_files(args, config):
+        try:
+            policy = load_policy(path, route_targets)
+        except PolicyError as error:
+            _print_problems(error)
+            print(f"{path}: invalid ({len(error.problems)} problem{'s' if len(error.problems) != 1 else ''})")
+            status = EXIT_INVALID
+            continue
+        warnings = policy_warnings(policy)
+        for warning in warnings:
+            print(warning)
+        print(f"{path}: ok: {len(policy.rules)} rules, {len(policy.table)} cells, {len(warnings)} warnings")
+        if warnings and args.strict and status == EXIT_OK:
+            status = EXIT_FAILED
+    return status
+
+
+# --- test ----------------------------------------------------------------------------------------------
+
+
+def _table_pairs(args, config) -> list[tuple[Path | None, Path]]:
+    """(policy or None to take the table's `policy:`, table) for each FILE, a policy or a table."""
+    pairs = []
+    for path in map(Path, _policy_files(args, config)):
+        pairs.append((None, path) if is_table_path(path) else (path, table_path_for(path)))
+    return pairs
+
+
+def policy_test(args, config) -> int:
+    status = EXIT_OK
+    route_targets = _route_targets()
+    for policy_path, table_path in _table_pairs(args, config):
+        if not table_path.is_file():
+            print(f"{table_path}: no test table for {policy_path} (expected beside it)", file=sys.stderr)
+            status = EXIT_INVALID
+            continue
+        try:
+            table = load_test_table(table_path, route_targets)
+            policy = load_policy(policy_path or table.policy_path, route_targets)
+        except PolicyError as error:
+            _print_problems(error)
+            status = EXIT_INVALID
+            continue
+        report = run_table(table, policy)
+        print(report.render())
+        if not report.passed and status == EXIT_OK:
+            status = EXIT_FAILED
+    return status
+
+
+# --- table ---------------------------------------------------------------------------------------------
+
+
+def policy_table(args, config) -> int:
+    files = _policy_files(args, config)
+    route_targets = _route_targets()
+    for index, path in enumerate(files):
+        try:
+            policy = load_policy(path, route_targets)
+        except PolicyError as error:
+            _print_problems(error)
+            return EXIT_INVALID
+        if index:
+            print()
+        sys.stdout.write(render(policy, args.format))
+    return EXIT_OK
+
+
+# --- explain -------------------------------------------------------------------------------------------
+
+
+def explain(policy: Policy, token_class: str, method: str, is_admin: bool, is_active: bool,
+            targets: tuple[str, ...]) -> str:
+    """Which rule decides each target of a request, what it overrode, and why other rules did not match."""
+    lines = [f"policy {policy.source} (sha256 {policy.digest[:12]})",
+             f"request: {method} by a {token_class} token, is_admin={str(is_admin).lower()}, "
+             f"is_active={str(is_active).lower()}"]
+    naming = [rule for rule in policy.rules if method in rule.methods]
+    for target in targets:
+        decision = policy.decide(token_class, method, is_admin, is_active, target)
+        rule = policy.rule(decision.rule_id)
+        verdict = "ALLOW" if decision.allowed else "DENY"
+        if rule is None:
+            lines.append(f"\ntarget {target}: {verdict} by {DEFAULT_DENY}: no rule matches, so the request is denied")
+        else:
+            lines.append(f"\ntarget {target}: {verdict} by rule {rule.id} ({rule.location})")
+            lines.append(f"    {rule.description}")
+        if decision.constraints:
+            lines.append(f"    constraints: {', '.join(sorted(decision.constraints))}")
+        for overridden_id in decision.overridden:
+            overridden = policy.rule(overridden_id)
+            why = "a deny beats any allow" if not decision.allowed else "one allow decides; constraints add up"
+            lines.append(f"    also matched: {overridden.effect} {overridden_id} ({overridden.location}) - {why}")
+        matched = {decision.rule_id, *decision.overridden}
+        for other in naming:
+            if other.id in matched:
+                continue
+            reasons = other.mismatches(token_class, method, is_admin, is_active, target)
+            lines.append(f"    not matched: {other.effect} {other.id} ({other.location}): {'; '.join(reasons)}")
+    return "\n".join(lines) + "\n"
+
+
+def policy_explain(args, config) -> int:
+    route_targets = _route_targets()
+    if args.method not in route_targets:
+        print(f"authserver: error: unknown method {args.method!r} (see `authserver policy table`)", file=sys.stderr)
+        return EXIT_INVALID
+    method_targets = route_targets[args.method]
+    if args.target is not None and args.target not in method_targets:
+        print(f"authserver: error: {args.method} has no target {args.target!r} "
+              f"(its targets: {', '.join(method_targets)})", file=sys.stderr)
+        return EXIT_INVALID
+    path = args.policy or str(config.policy_path)
+    try:
+        policy = load_policy(path, route_targets)
+    except PolicyError as error:
+        _print_problems(error)
+        return EXIT_INVALID
+    is_admin = args.admin or args.token_class == "system"
+    targets = (args.target,) if args.target else method_targets
+    sys.stdout.write(explain(policy, args.token_class, args.method, is_admin, not args.inactive, targets))
+    return EXIT_OK
+
+
+# --- the parser ----------------------------------------------------------------------------------------
+
+
+def add_policy_commands(commands, common: argparse.ArgumentParser, parser_class) -> None:
+    """Hook `policy check|test|table|explain` into the `authserver` parser."""
+    policy = commands.add_parser("policy", parents=[common], help="policy tools").add_subparsers(
+        dest="policy_command", required=True, parser_class=parser_class)
+
+    check = policy.add_parser("check", parents=[common],
+                              help="validate policy files (default: the configured one); warnings for suspect rules")
+    check.add_argument("files", nargs="*", metavar="FILE")
+    check.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
+    check.set_defaults(handler=policy_check)
+
+    test = policy.add_parser("test", parents=[common],
+                             help="run the test tables (FILE.test.yaml beside each policy, or the tables named)")
+    test.add_argument("files", nargs="*", metavar="FILE")
+    test.set_defaults(handler=policy_test)
+
+    table = policy.add_parser("table", parents=[common], help="print the effective decision matrix")
+    table.add_argument("files", nargs="*", metavar="FILE")
+    table.add_argument("--format", choices=FORMATS, default="text")
+    table.set_defaults(handler=policy_table)
+
+    explain_parser = policy.add_parser("explain", parents=[common], help="which rule decides a request, and why")
+    explain_parser.add_argument("--class", dest="token_class", required=True, choices=TOKEN_CLASSES)
+    explain_parser.add_argument("--method", required=True, metavar="RESOURCE.METHOD")
+    explain_parser.add_argument("--admin", action="store_true", help="the user is an admin")
+    explain_parser.add_argument("--inactive", action="store_true", help="the user is deactivated")
+    explain_parser.add_argument("--target", choices=TARGETS,
+                                help="the target's relation to the caller (default: every target of the method)")
+    explain_parser.add_argument("--policy", metavar="FILE", help="the policy file (default: the configured one)")
+    explain_parser.set_defaults(handler=policy_explain)
