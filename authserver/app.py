@@ -1,0 +1,128 @@
+"""`create_app(config)`: the whole request path, wired in the order a request meets it.
+
+    request id → CORS → bounded body / form / method override          (wire.py, before routing)
+    route → authenticate: token, class, user (401)                     (authn.py)
+          → scopes (403)                                               (scope_check.py)
+          → policy: is the method open to this class? (403)            (authz.py)
+          → resource: target visible (404) and allowed (403), payload  (resources/*, validation.py)
+            valid (422), the work in one transaction, JSON out
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import falcon
+
+from .apidocs.discovery import DISCOVERY_PATH, DiscoveryDocument
+from .apidocs.openapi import OpenApiDocument
+from .apidocs.resources import OPENAPI_PATH, GeneratedDocument
+from .authn import AuthenticationMiddleware, Authenticator, TrustResolver
+from .authz import PolicyHolder, PolicyMiddleware
+from .config import Config
+from .db import Storage, open_database
+from .errors import handle_unexpected, serialize_error
+from .policy import load_policy
+from .resources.api_client_authorizations import ApiClientAuthorizations
+from .routes import RouteTable, build_route_table
+from .scope_check import ScopeMiddleware
+from .tokens import TokenService
+from .usage import UsageRecorder
+from .validation import SchemaSet
+from .wire import BodyMiddleware, CorsMiddleware, RequestIdMiddleware
+
+log = logging.getLogger("authserver")
+
+
+@dataclass
+class Services:
+    """What the app was built from; the CLI and the tests reach the same objects."""
+
+    config: Config
+    storage: Storage
+    routes: RouteTable
+    policy: PolicyHolder
+    authenticator: Authenticator
+    tokens: TokenService
+    schemas: SchemaSet
+    usage: UsageRecorder
+
+    def close(self) -> None:
+        self.usage.close()
+        self.storage.close()
+
+
+def build_services(config: Config, *, upgrade: bool = True) -> Services:
+    storage = Storage(open_database(config.database_url, config.base_dir))
+    if upgrade:
+        storage.upgrade(config.cluster_id)
+    routes = build_route_table()
+    policy = PolicyHolder(load_policy(config.policy_path, routes.method_targets()))
+    trust = TrustResolver(config.trusted_clients)
+    return Services(
+        config=config,
+        storage=storage,
+        routes=routes,
+        policy=policy,
+        authenticator=Authenticator(storage, config.cluster_id, config.system_root_token, trust),
+        tokens=TokenService(storage, config.cluster_id, config.max_token_lifetime),
+        schemas=SchemaSet(),
+        usage=UsageRecorder(storage),
+    )
+
+
+class AuthServerApp(falcon.App):
+    """A Falcon app that also carries the services it was built from (`app.services`)."""
+
+    services: Services
+
+
+def create_app(config: Config, *, services: Services | None = None) -> AuthServerApp:
+    services = services or build_services(config)
+    route_index = services.routes.by_template_and_verb()
+    app = AuthServerApp(
+        middleware=[
+            RequestIdMiddleware(),
+            CorsMiddleware(),
+            BodyMiddleware(config.max_body_bytes),
+            AuthenticationMiddleware(services.authenticator, route_index, services.usage),
+            ScopeMiddleware(),
+            PolicyMiddleware(services.policy),
+        ]
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    app.req_options.keep_blank_qs_values = True
+    app.resp_options.secure_cookies_by_default = True
+    app.set_error_serializer(serialize_error)
+    app.add_error_handler(Exception, handle_unexpected)
+
+    resources = {
+        "api_client_authorizations": ApiClientAuthorizations(
+            services.storage,
+            services.tokens,
+            services.schemas,
+            config.max_items_per_response,
+            services.authenticator.system_user_id,
+        ),
+    }
+    added = set()
+    for route in services.routes.routes:
+        if route.template in added:
+            continue
+        added.add(route.template)
+        resource = resources[route.resource]
+        suffix = f"_{route.responder}" if route.responder else ""
+        # HEAD answers wherever GET does (Falcon drops the body of a HEAD response).
+        if hasattr(resource, f"on_get{suffix}") and not hasattr(resource, f"on_head{suffix}"):
+            setattr(resource, f"on_head{suffix}", getattr(resource, f"on_get{suffix}"))
+        app.add_route(route.template, resource, suffix=route.responder)
+    # Public, generated from the same table and schemas; outside the table, so no policy names them.
+    discovery = DiscoveryDocument(services.routes, services.schemas, cluster_id=config.cluster_id,
+                                  max_body_bytes=config.max_body_bytes,
+                                  max_items_per_response=config.max_items_per_response)
+    app.add_route(DISCOVERY_PATH, GeneratedDocument(discovery, config.external_url))
+    app.add_route(OPENAPI_PATH, GeneratedDocument(OpenApiDocument(services.routes, services.schemas),
+                                                  config.external_url))
+    app.services = services
+    return app
