@@ -62,8 +62,13 @@ def cmd_serve(args, config: Config) -> int:
         "authserver %s serving on http://%s:%s/ (policy %s)",
         __version__, config.listen_host, config.listen_port, config.policy_path,
     )
-    waitress.serve(
-        app,
+    waitress.serve(app, **waitress_options(config))
+    return 0
+
+
+def waitress_options(config: Config) -> dict:
+    """waitress.serve's settings; `make bench` serves its bare baseline app with these same settings."""
+    return dict(
         host=config.listen_host,
         port=config.listen_port,
         threads=config.threads,
@@ -73,7 +78,6 @@ def cmd_serve(args, config: Config) -> int:
         clear_untrusted_proxy_headers=True,
         _quiet=True,
     )
-    return 0
 
 
 def cmd_db_upgrade(args, config: Config) -> int:
