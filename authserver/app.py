@@ -25,6 +25,7 @@ from .db import Storage, open_database
 from .errors import handle_unexpected, serialize_error
 from .policy import load_policy
 from .resources.api_client_authorizations import ApiClientAuthorizations
+from .resources.login import add_login_routes
 from .routes import RouteTable, build_route_table
 from .scope_check import ScopeMiddleware
 from .tokens import TokenService
@@ -124,5 +125,6 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
     app.add_route(DISCOVERY_PATH, GeneratedDocument(discovery, config.external_url))
     app.add_route(OPENAPI_PATH, GeneratedDocument(OpenApiDocument(services.routes, services.schemas),
                                                   config.external_url))
+    add_login_routes(app, services)  # /login, /logout: HTML pages outside the API and its policy
     app.services = services
     return app
