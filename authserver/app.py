@@ -24,7 +24,10 @@ from .config import Config
 from .db import Storage, open_database
 from .errors import handle_unexpected, serialize_error
 from .policy import load_policy
+from .policy.decision_log import DecisionLog
+from .policy.reloader import PolicyReloader
 from .resources.api_client_authorizations import ApiClientAuthorizations
+from .resources.health import HEALTH_PATH, Health
 from .resources.login import add_login_routes
 from .routes import RouteTable, build_route_table
 from .scope_check import ScopeMiddleware
@@ -48,8 +51,12 @@ class Services:
     tokens: TokenService
     schemas: SchemaSet
     usage: UsageRecorder
+    reloader: PolicyReloader
+    decision_log: DecisionLog
 
     def close(self) -> None:
+        self.reloader.close()
+        self.decision_log.close()
         self.usage.close()
         self.storage.close()
 
@@ -60,6 +67,7 @@ def build_services(config: Config, *, upgrade: bool = True) -> Services:
         storage.upgrade(config.cluster_id)
     routes = build_route_table()
     policy = PolicyHolder(load_policy(config.policy_path, routes.method_targets()))
+    reloader = PolicyReloader(policy, config.policy_path, routes.method_targets())  # started by `serve`
     trust = TrustResolver(config.trusted_clients)
     return Services(
         config=config,
@@ -70,6 +78,8 @@ def build_services(config: Config, *, upgrade: bool = True) -> Services:
         tokens=TokenService(storage, config.cluster_id, config.max_token_lifetime),
         schemas=SchemaSet(),
         usage=UsageRecorder(storage),
+        reloader=reloader,
+        decision_log=DecisionLog(include_allowed=config.decision_log_allowed, path=config.decision_log_file),
     )
 
 
@@ -89,7 +99,7 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
             BodyMiddleware(config.max_body_bytes),
             AuthenticationMiddleware(services.authenticator, route_index, services.usage),
             ScopeMiddleware(),
-            PolicyMiddleware(services.policy),
+            PolicyMiddleware(services.policy, services.decision_log),
         ]
     )
     app.req_options.strip_url_path_trailing_slash = True
@@ -126,5 +136,6 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
     app.add_route(OPENAPI_PATH, GeneratedDocument(OpenApiDocument(services.routes, services.schemas),
                                                   config.external_url))
     add_login_routes(app, services)  # /login, /logout: HTML pages outside the API and its policy
+    app.add_route(HEALTH_PATH, Health(services.reloader))
     app.services = services
     return app

@@ -7,10 +7,16 @@ caller may not even `get` is 404 (its existence is not revealed), one it may see
 
 from __future__ import annotations
 
+import logging
+
 from .authn import Identity
 from .errors import forbidden, not_found
 from .policy import Decision, Policy
+from .policy.decision_log import DecisionLog
+from .policy.engine import FAIL_CLOSED
 from .routes import Route
+
+log = logging.getLogger("authserver.policy")
 
 
 class PolicyHolder:
@@ -23,10 +29,18 @@ class PolicyHolder:
 class Guard:
     """The policy's answers for one request."""
 
-    def __init__(self, policy: Policy, route: Route, identity: Identity):
+    def __init__(self, policy: Policy, route: Route, identity: Identity, *,
+                 request_id: str = "", decision_log: DecisionLog | None = None):
         self.policy = policy
         self.route = route
         self.identity = identity
+        self.request_id = request_id
+        self.decision_log = decision_log
+
+    def record(self, target: str | None, decision: Decision) -> None:
+        if self.decision_log is not None:
+            self.decision_log.record(request_id=self.request_id, identity=self.identity, method=self.route.id,
+                                     target=target, decision=decision)
 
     def decide(self, target: str, method: str | None = None) -> Decision:
         identity = self.identity
@@ -44,6 +58,7 @@ class Guard:
     def require(self, target: str) -> Decision:
         """Allow this target, or raise: 404 when the caller may not see it, 403 when it may but not this."""
         decision = self.decide(target)
+        self.record(target, decision)
         if decision.allowed:
             return decision
         if self.route.method != "get" and target in self.visible_targets():
@@ -53,14 +68,16 @@ class Guard:
     def require_collection(self, target: str) -> Decision:
         """For list, create and other calls without a single existing target: denied means 403."""
         decision = self.decide(target)
+        self.record(target, decision)
         if not decision.allowed:
             raise forbidden(decision.reason(self.identity.token_class, self.route.id))
         return decision
 
 
 class PolicyMiddleware:
-    def __init__(self, holder: PolicyHolder):
+    def __init__(self, holder: PolicyHolder, decision_log: DecisionLog | None = None):
         self.holder = holder
+        self.decision_log = decision_log
 
     def process_resource(self, req, resp, resource, params) -> None:
         route = req.context.route
@@ -69,7 +86,13 @@ class PolicyMiddleware:
             req.context.guard = None
             return
         policy = self.holder.policy  # one read: the whole request sees one policy, even across a reload
-        denial = policy.method_decision(identity.token_class, route.id, identity.is_admin, identity.is_active)
+        try:
+            denial = policy.method_decision(identity.token_class, route.id, identity.is_admin, identity.is_active)
+        except Exception:  # evaluation errors fail closed: deny, never 500 and never allow
+            log.exception("policy evaluation failed for %s (%s)", route.id, req.context.request_id)
+            denial = FAIL_CLOSED
+        guard = Guard(policy, route, identity, request_id=req.context.request_id, decision_log=self.decision_log)
         if denial is not None:
+            guard.record(None, denial)
             raise forbidden(denial.reason(identity.token_class, route.id))
-        req.context.guard = Guard(policy, route, identity)
+        req.context.guard = guard

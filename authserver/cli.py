@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import secrets
+import signal
 import sys
 from datetime import timedelta
 
@@ -58,6 +59,10 @@ def cmd_serve(args, config: Config) -> int:
     if overrides:
         config = config.with_overrides(**overrides)
     app = create_app(config)
+    # Hot reload: poll the policy files, and reload at once on SIGHUP (the handler only sets an event).
+    app.services.reloader.start()
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda signum, frame: app.services.reloader.request_reload())
     logging.getLogger("authserver").info(
         "authserver %s serving on http://%s:%s/ (policy %s)",
         __version__, config.listen_host, config.listen_port, config.policy_path,

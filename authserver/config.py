@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "listen": {"host": "127.0.0.1", "port": 8000, "threads": 8},
     "database": "sqlite:///authserver.db",
     "policy": str(POLICY_DIR / "default.yaml"),
+    "decision_log": {"allowed": False, "file": None},
     "external_url": None,
     "system_root_token": None,
     "login": {
@@ -98,6 +99,15 @@ class Config:
     @property
     def policy_path(self) -> Path:
         return self.resolve_path(self.data["policy"])
+
+    @property
+    def decision_log_allowed(self) -> bool:
+        return self.data["decision_log"]["allowed"]
+
+    @property
+    def decision_log_file(self) -> Path | None:
+        value = self.data["decision_log"]["file"]
+        return self.resolve_path(value) if value else None
 
     @property
     def external_url(self) -> str | None:

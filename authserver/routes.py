@@ -89,9 +89,78 @@ def _token_routes() -> list[Route]:
     ]
 
 
+def _user_routes() -> list[Route]:
+    resource = "users"
+    item = f"{resource}/{{uuid}}"
+    return [
+        Route(resource, "list", "GET", resource, None, ("none",), "UserList",
+              parameters=LIST_PARAMS, description="List the users the caller may see."),
+        Route(resource, "create", "POST", resource, None, ("none",), "User",
+              request="UserCreate", description="Create a user."),
+        Route(resource, "get", "GET", item, "item", ("self", "other"), "User",
+              parameters=(UUID_PARAM,), description="Get a user."),
+        Route(resource, "update", "PUT", item, "item", ("self", "other"), "User",
+              request="UserUpdate", parameters=(UUID_PARAM,), description="Update a user."),
+        Route(resource, "update", "PATCH", item, "item", ("self", "other"), "User",
+              request="UserUpdate", parameters=(UUID_PARAM,), description="Update a user."),
+        Route(resource, "delete", "DELETE", item, "item", ("self", "other"), "User",
+              parameters=(UUID_PARAM,), description="Delete a user and revoke all of its tokens; returns the deleted user."),
+        Route(resource, "current", "GET", f"{resource}/current", "current", ("self",), "User",
+              description="The user of the token used for this request."),
+        Route(resource, "system", "GET", f"{resource}/system", "system", ("self", "other"), "User",
+              description="The system user."),
+    ]
+
+
+def _client_routes() -> list[Route]:
+    resource = "api_clients"
+    item = f"{resource}/{{uuid}}"
+    return [
+        Route(resource, "list", "GET", resource, None, ("none",), "ApiClientList",
+              parameters=LIST_PARAMS, description="List the API clients."),
+        Route(resource, "create", "POST", resource, None, ("none",), "ApiClient",
+              request="ApiClientCreate", description="Register an API client."),
+        Route(resource, "get", "GET", item, "item", ("none",), "ApiClient",
+              parameters=(UUID_PARAM,), description="Get an API client."),
+        Route(resource, "update", "PUT", item, "item", ("none",), "ApiClient",
+              request="ApiClientUpdate", parameters=(UUID_PARAM,), description="Update an API client."),
+        Route(resource, "update", "PATCH", item, "item", ("none",), "ApiClient",
+              request="ApiClientUpdate", parameters=(UUID_PARAM,), description="Update an API client."),
+        Route(resource, "delete", "DELETE", item, "item", ("none",), "ApiClient",
+              parameters=(UUID_PARAM,),
+              description="Delete an API client; every token issued to it stops working. Returns the deleted client."),
+    ]
+
+
+@dataclass(frozen=True)
+class PolicyAction:
+    """A decision the policy makes inside a method, with no route of its own.
+
+    It is named like a method (`users.update_privileged`) so policies and their test tables treat it as one,
+    but it has no HTTP shape and does not appear in the API documents.
+    """
+
+    resource: str
+    method: str
+    targets: tuple[str, ...]
+    description: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.resource}.{self.method}"
+
+
+POLICY_ACTIONS = (
+    PolicyAction("users", "update_privileged", ("self", "other"),
+                 "Set is_admin, is_active or password in users.create or users.update "
+                 "(target: the user changed; a new user is other)."),
+)
+
+
 @dataclass
 class RouteTable:
     routes: list[Route] = field(default_factory=list)
+    actions: list[PolicyAction] = field(default_factory=list)
 
     def add(self, routes: list[Route]) -> None:
         self.routes.extend(routes)
@@ -109,6 +178,8 @@ class RouteTable:
         targets: dict[str, tuple[str, ...]] = {}
         for route in self.routes:
             targets[route.id] = route.targets
+        for action in self.actions:
+            targets[action.id] = action.targets
         return targets
 
     def route_for(self, method_id: str) -> Route:
@@ -118,4 +189,7 @@ class RouteTable:
 def build_route_table() -> RouteTable:
     table = RouteTable()
     table.add(_token_routes())
+    table.add(_user_routes())
+    table.add(_client_routes())
+    table.actions.extend(POLICY_ACTIONS)
     return table

@@ -8,7 +8,8 @@ its JSON path (`api_client_authorization.scopes[0]: ...`).
 from __future__ import annotations
 
 import json
-from functools import cached_property
+import re
+from functools import cache, cached_property
 from pathlib import Path
 
 import jsonschema
@@ -18,6 +19,38 @@ from . import SCHEMA_DIR
 from .errors import unprocessable
 
 API_SCHEMA_DIR = SCHEMA_DIR / "api"
+
+
+@cache
+def ecma_regex(pattern: str) -> re.Pattern:
+    """A schema `pattern` with ECMA-262's meaning of `$` (the very end), which Python's `$` is not.
+
+    Python's `$` also matches before a final newline, so `^[a-z]+$` would accept "abc\\n"; JSON Schema
+    patterns are ECMA-262, where it would not. Each unescaped `$` outside a character class becomes `\\Z`.
+    """
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            char = r"\Z"
+        out.append(char)
+    return re.compile("".join(out))
+
+
+def _ecma_pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Draft 2020-12 with ECMA-262 `pattern` semantics: every validator of API payloads is made from it.
+StrictValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
 
 
 def _format_path(root: str, path) -> str:
@@ -51,7 +84,7 @@ class SchemaSet:
     def validator(self, name: str) -> jsonschema.Draft202012Validator:
         validator = self._validators.get(name)
         if validator is None:
-            validator = jsonschema.Draft202012Validator(
+            validator = StrictValidator(
                 {"$ref": f"{self.names[name]}#/$defs/{name}"}, registry=self.registry
             )
             self._validators[name] = validator
@@ -82,7 +115,10 @@ class SchemaSet:
                 continue
             best = jsonschema.exceptions.best_match([error])
             message = best.message
-            if best.validator == "pattern" and best.schema.get("description"):
+            if best.schema.get("writeOnly"):
+                # A write-only value (a password) is never echoed back, not even in an error.
+                message = f"is not valid: expected {best.schema.get('description') or 'a valid value'}"
+            elif best.validator == "pattern" and best.schema.get("description"):
                 # A regular expression is no help to a caller; the schema's description says what is meant.
                 message = f"{best.instance!r} is not valid: expected {best.schema['description']}"
             messages.append(f"{_format_path(root, best.absolute_path)}: {message}")

@@ -1,0 +1,43 @@
+"""What the users and api_clients resources share: the wrapped request object and one page of a list."""
+
+from __future__ import annotations
+
+from ..errors import unprocessable
+from ..listing import ListQuery
+from ..wire import read_body_object
+
+
+def read_object(req, singular: str) -> dict:
+    """The request's `{"<singular>": {...}}` object ({} when absent); 422 when it is not an object."""
+    body = read_body_object(req, singular)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise unprocessable(f"{singular}: must be an object")
+    return body
+
+
+def unchanged_problems(body: dict, row, singular: str, attributes: tuple[str, ...]) -> list[str]:
+    """422 messages for attributes an update accepts only with their current value (uuid, owner_uuid)."""
+    return [
+        f"{singular}.{attribute}: cannot be changed"
+        for attribute in attributes
+        if attribute in body and body[attribute] != getattr(row, attribute)
+    ]
+
+
+def list_page(select, query: ListQuery, order_columns: dict, conditions: list, newest_first):
+    """One page of `select` under `conditions`, ordered as asked (else newest first), with its total count.
+
+    `newest_first` is the default ordering, a tuple of SQL orderings; the table's id breaks ties so pages
+    never overlap.
+    """
+    select = select.where(*conditions) if conditions else select
+    ordering = [
+        order_columns[attribute].desc() if descending else order_columns[attribute].asc()
+        for attribute, descending in query.order
+    ] or list(newest_first)
+    model = select.model
+    rows = list(select.order_by(*ordering, model.id.desc()).offset(query.offset).limit(query.limit))
+    available = select.count() if query.count_exact else None
+    return rows, available
