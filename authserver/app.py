@@ -26,13 +26,17 @@ from .errors import handle_unexpected, serialize_error
 from .policy import load_policy
 from .policy.decision_log import DecisionLog
 from .policy.reloader import PolicyReloader
+from .clients import ClientService
 from .resources.api_client_authorizations import ApiClientAuthorizations
+from .resources.api_clients import ApiClients
+from .resources.users import Users
 from .resources.health import HEALTH_PATH, Health
 from .resources.login import add_login_routes
 from .routes import RouteTable, build_route_table
 from .scope_check import ScopeMiddleware
 from .tokens import TokenService
 from .usage import UsageRecorder
+from .users import UserService
 from .validation import SchemaSet
 from .wire import BodyMiddleware, CorsMiddleware, RequestIdMiddleware
 
@@ -115,6 +119,19 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
             services.schemas,
             config.max_items_per_response,
             services.authenticator.system_user_id,
+        ),
+        "users": Users(
+            services.storage,
+            UserService(services.storage, config.cluster_id),
+            services.schemas,
+            config.max_items_per_response,
+        ),
+        "api_clients": ApiClients(
+            services.storage,
+            ClientService(services.storage, config.cluster_id),
+            services.authenticator.trust,
+            services.schemas,
+            config.max_items_per_response,
         ),
     }
     added = set()
