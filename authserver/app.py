@@ -19,26 +19,27 @@ from .apidocs.discovery import DISCOVERY_PATH, DiscoveryDocument
 from .apidocs.openapi import OpenApiDocument
 from .apidocs.resources import OPENAPI_PATH, GeneratedDocument
 from .authn import AuthenticationMiddleware, Authenticator, TrustResolver
+from .audit import AuditLog
 from .authz import PolicyHolder, PolicyMiddleware
 from .config import Config
 from .db import Storage, open_database
-from .errors import handle_unexpected, serialize_error
+from .errors import UnexpectedErrorHandler, serialize_error
 from .policy import load_policy
 from .policy.decision_log import DecisionLog
 from .policy.reloader import PolicyReloader
 from .clients import ClientService
 from .resources.api_client_authorizations import ApiClientAuthorizations
-from .resources.api_clients import ApiClients
-from .resources.users import Users
 from .resources.health import HEALTH_PATH, Health
 from .resources.login import add_login_routes
+from .resources.api_clients import ApiClients
+from .resources.users import Users
 from .routes import RouteTable, build_route_table
 from .scope_check import ScopeMiddleware
 from .tokens import TokenService
 from .usage import UsageRecorder
 from .users import UserService
 from .validation import SchemaSet
-from .wire import BodyMiddleware, CorsMiddleware, RequestIdMiddleware
+from .wire import BodyMiddleware, CorsMiddleware, ProxyHeadersMiddleware, RequestIdMiddleware
 
 log = logging.getLogger("authserver")
 
@@ -55,6 +56,7 @@ class Services:
     tokens: TokenService
     schemas: SchemaSet
     usage: UsageRecorder
+    audit: AuditLog
     reloader: PolicyReloader
     decision_log: DecisionLog
 
@@ -82,6 +84,7 @@ def build_services(config: Config, *, upgrade: bool = True) -> Services:
         tokens=TokenService(storage, config.cluster_id, config.max_token_lifetime),
         schemas=SchemaSet(),
         usage=UsageRecorder(storage),
+        audit=AuditLog(storage),
         reloader=reloader,
         decision_log=DecisionLog(include_allowed=config.decision_log_allowed, path=config.decision_log_file),
     )
@@ -99,6 +102,7 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
     app = AuthServerApp(
         middleware=[
             RequestIdMiddleware(),
+            ProxyHeadersMiddleware(config.trusted_proxies),
             CorsMiddleware(),
             BodyMiddleware(config.max_body_bytes),
             AuthenticationMiddleware(services.authenticator, route_index, services.usage),
@@ -110,7 +114,7 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
     app.req_options.keep_blank_qs_values = True
     app.resp_options.secure_cookies_by_default = True
     app.set_error_serializer(serialize_error)
-    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(Exception, UnexpectedErrorHandler(services.storage))
 
     resources = {
         "api_client_authorizations": ApiClientAuthorizations(
@@ -119,6 +123,7 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
             services.schemas,
             config.max_items_per_response,
             services.authenticator.system_user_id,
+            services.audit,
         ),
         "users": Users(
             services.storage,

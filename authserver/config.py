@@ -7,6 +7,7 @@ built-in defaults. Relative paths in the file (SQLite database, policy) are rela
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import os
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import jsonschema
 
 from . import POLICY_DIR, SCHEMA_DIR
 from .durations import parse_duration
+from .origins import OriginError, OriginPattern
 from .yamlfile import YamlDocument, YamlError, load_yaml_file
 
 DEFAULTS: dict[str, Any] = {
@@ -36,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "tokens": {"max_lifetime": 0},
     "api": {"max_items_per_response": 1000, "max_body_bytes": 1048576},
+    "trusted_proxies": [],
 }
 
 
@@ -146,6 +149,10 @@ class Config:
     def max_body_bytes(self) -> int:
         return self.data["api"]["max_body_bytes"]
 
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return self.data["trusted_proxies"]
+
     def resolve_path(self, value: str) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.base_dir / path)
@@ -182,6 +189,20 @@ def build_config(raw: Any, base_dir: Path, source: str, document: YamlDocument |
         except ValueError as error:
             where = document.where((section, key)) if document and section in raw else source
             raise ConfigError(f"{where}: {section}.{key}: {error}") from None
+    # Values whose shape the schema cannot check fully: networks and origin patterns.
+    for index, entry in enumerate(data["trusted_proxies"]):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            where = document.where(("trusted_proxies", index)) if document else source
+            raise ConfigError(f"{where}: trusted_proxies[{index}]: {entry!r} is not an address or network") from None
+    for key in ("trusted_clients", "allowed_clients"):
+        for index, entry in enumerate(data["login"][key]):
+            try:
+                OriginPattern.parse(entry)
+            except OriginError as error:
+                where = document.where(("login", key, index)) if document else source
+                raise ConfigError(f"{where}: login.{key}[{index}]: {error}") from None
     return Config(data=data, base_dir=base_dir, source=source)
 
 

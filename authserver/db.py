@@ -8,10 +8,12 @@ database (no global binding), so several apps with several databases can live in
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import peewee
 from peewee import (
@@ -27,6 +29,13 @@ from peewee import (
 from .ids import USER_TYPE, fixed_uuid, utcnow
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A PostgreSQL server that does not answer must not hold a request thread for long.
+POSTGRESQL_CONNECT_TIMEOUT_S = 5
+# Every process that migrates takes this PostgreSQL advisory lock first (SQLite's BEGIN IMMEDIATE already
+# serialises migrations there).
+MIGRATION_LOCK_ID = 7_240_914_001
+
+log = logging.getLogger("authserver.db")
 
 
 class DatabaseError(RuntimeError):
@@ -52,13 +61,16 @@ def open_database(url: str, base_dir: Path) -> peewee.Database:
         )
     parts = urlsplit(url)
     if parts.scheme in ("postgresql", "postgres"):
+        # Query parameters are libpq connection options (sslmode, options, host for a socket folder, ...).
+        options = dict(parse_qsl(parts.query))
+        options.setdefault("connect_timeout", str(POSTGRESQL_CONNECT_TIMEOUT_S))
         return peewee.PostgresqlDatabase(
             unquote(parts.path.lstrip("/")) or "postgres",
             user=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
-            host=parts.hostname or None,
+            host=parts.hostname or options.pop("host", None),
             port=parts.port or None,
-            autorollback=True,
+            **options,
         )
     raise ValueError(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}")
 
@@ -136,17 +148,31 @@ def make_models(database: peewee.Database) -> SimpleNamespace:
             table_name = "login_failures"
             indexes = ((("subject", "failed_at"), False),)
 
+    class AuditEvent(Model):
+        # A security event (issue 7): who did what to which object, when, from where. Never a secret.
+        created_at = DateTimeField(default=utcnow, index=True)
+        event_type = CharField(max_length=64, index=True)
+        actor_uuid = CharField(max_length=27, null=True)
+        token_uuid = CharField(max_length=27, null=True)
+        object_uuid = CharField(max_length=27, null=True, index=True)
+        ip_address = CharField(max_length=64, null=True)
+        request_id = CharField(max_length=1024, null=True)
+        details = JSONField(default=dict)
+
+        class Meta:
+            table_name = "audit_events"
+
     class SchemaVersion(Model):
         version = IntegerField()
 
         class Meta:
             table_name = "schema_version"
 
-    for model in (User, ApiClient, Token, LoginFailure, SchemaVersion):
+    for model in (User, ApiClient, Token, LoginFailure, AuditEvent, SchemaVersion):
         model._meta.database = database
     return SimpleNamespace(
-        User=User, ApiClient=ApiClient, Token=Token, LoginFailure=LoginFailure, SchemaVersion=SchemaVersion,
-        database=database,
+        User=User, ApiClient=ApiClient, Token=Token, LoginFailure=LoginFailure, AuditEvent=AuditEvent,
+        SchemaVersion=SchemaVersion, database=database,
     )
 
 
@@ -160,8 +186,15 @@ def _migration_2_login_failures(models: SimpleNamespace, database: peewee.Databa
     database.create_tables([models.LoginFailure])
 
 
-MIGRATIONS = [_migration_1_initial, _migration_2_login_failures]
+def _migration_3_audit_events(models: SimpleNamespace, database: peewee.Database) -> None:
+    database.create_tables([models.AuditEvent])
+
+
+MIGRATIONS = [_migration_1_initial, _migration_2_login_failures, _migration_3_audit_events]
 LATEST_VERSION = len(MIGRATIONS)
+
+
+UNAVAILABLE_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
 
 
 class Storage:
@@ -171,6 +204,7 @@ class Storage:
         self.database = database
         self.models = make_models(database)
         self.is_sqlite = isinstance(database, peewee.SqliteDatabase)
+        self._local = threading.local()  # per thread: write depth and on-commit callbacks
 
     @property
     def param(self) -> str:
@@ -183,23 +217,67 @@ class Storage:
         if not self.database.is_closed():
             self.database.close()
 
+    def reset_connection(self) -> None:
+        """Drop this thread's connection after a failure; the next query opens a fresh one.
+
+        A PostgreSQL connection that saw its server go away stays "open" to peewee but fails forever.
+        """
+        try:
+            self.database.close()
+        except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped either way
+            self.database._state.reset()
+
     @contextmanager
     def write(self):
-        """One write transaction: `BEGIN IMMEDIATE` on SQLite; everything or nothing."""
-        self.connect()
+        """One write transaction: `BEGIN IMMEDIATE` on SQLite; everything or nothing.
+
+        A database that cannot be reached or written raises DatabaseError (the API answers 503).
+        """
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            self._local.callbacks = []
+        self._local.depth = depth + 1
+        committed = False
         try:
+            self.connect()
             with self.database.atomic():
                 yield
-        except (peewee.OperationalError, peewee.InterfaceError) as error:
+            committed = depth == 0
+        except UNAVAILABLE_ERRORS as error:
+            self.reset_connection()
             raise DatabaseError(str(error)) from error
+        finally:
+            self._local.depth = depth
+            callbacks = self._local.callbacks if depth == 0 else []
+            if depth == 0:
+                self._local.callbacks = []
+        if committed:
+            for callback in callbacks:
+                callback()
+
+    def on_commit(self, callback) -> None:
+        """Run `callback` after the current write transaction commits (never if it rolls back)."""
+        if getattr(self._local, "depth", 0) == 0:
+            callback()
+        else:
+            self._local.callbacks.append(callback)
 
     def execute(self, sql: str, params: tuple = ()):
         """A parameterised query on this thread's connection (the hot path skips the ORM)."""
-        self.connect()
         try:
+            self.connect()
             return self.database.execute_sql(sql, params)
-        except (peewee.OperationalError, peewee.InterfaceError) as error:
+        except UNAVAILABLE_ERRORS as error:
+            self.reset_connection()
             raise DatabaseError(str(error)) from error
+
+    def ping(self) -> str | None:
+        """None when the database answers a query, else why not (for /_health)."""
+        try:
+            self.execute("SELECT 1")
+            return None
+        except DatabaseError as error:
+            return str(error).strip().splitlines()[0] if str(error).strip() else "database error"
 
     def schema_version(self) -> int:
         self.connect()
@@ -216,6 +294,8 @@ class Storage:
             self.database.create_tables([self.models.SchemaVersion], safe=True)
         while True:
             with self.write():
+                if not self.is_sqlite:
+                    self.database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
                 # Re-read inside the write lock: another process may have migrated meanwhile.
                 current = self.schema_version()
                 if current >= LATEST_VERSION:

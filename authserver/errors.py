@@ -71,14 +71,26 @@ def serialize_error(req: falcon.Request, resp: falcon.Response, exception: falco
     resp.data = error_body(request_id, messages)
 
 
-def handle_unexpected(req: falcon.Request, resp: falcon.Response, exception: Exception, params: dict) -> None:
-    """Anything unexpected: logged with the request id (never the request's secrets), answered 500."""
-    from .db import DatabaseError
+class UnexpectedErrorHandler:
+    """Anything that is not an HTTPError: a database that cannot answer is 503 with Retry-After (and this
+    thread's connection is dropped so the next request reconnects); anything else is logged with the
+    request id (never the request's secrets) and answered 500."""
 
-    if isinstance(exception, falcon.HTTPError):
-        raise exception
-    if isinstance(exception, DatabaseError):
-        log.error("database unavailable on %s %s (%s): %s", req.method, req.path, req.context.request_id, exception)
-        raise unavailable()
-    log.exception("internal error on %s %s (%s)", req.method, req.path, getattr(req.context, "request_id", "-"))
-    raise ApiError(falcon.HTTP_500, "Internal server error")
+    def __init__(self, storage):
+        self.storage = storage
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, exception: Exception, params: dict) -> None:
+        import peewee
+
+        from .db import DatabaseError
+
+        if isinstance(exception, falcon.HTTPError):
+            raise exception
+        request_id = getattr(req.context, "request_id", "-")
+        if isinstance(exception, (DatabaseError, peewee.OperationalError, peewee.InterfaceError)):
+            self.storage.reset_connection()
+            log.error("database unavailable on %s %s (%s): %s", req.method, req.path, request_id,
+                      str(exception).strip().splitlines()[0] if str(exception).strip() else type(exception).__name__)
+            raise unavailable()
+        log.exception("internal error on %s %s (%s)", req.method, req.path, request_id)
+        raise ApiError(falcon.HTTP_500, "Internal server error")

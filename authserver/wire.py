@@ -5,6 +5,7 @@ These run before routing and know nothing of tokens or policy.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from urllib.parse import parse_qsl
@@ -186,3 +187,38 @@ def read_body_object(req: falcon.Request, name: str) -> object | None:
         return parse_json_text(value, name)
     except ValueError as error:
         raise bad_request(f"Malformed JSON in {name}: {error}") from None
+
+
+class ProxyHeadersMiddleware:
+    """The client's address behind trusted reverse proxies (config `trusted_proxies`, docs/deploy.md).
+
+    Only when the connecting peer is a trusted proxy are X-Forwarded-For (read right to left, skipping
+    further trusted proxies) and X-Forwarded-Proto believed; they then replace REMOTE_ADDR and the URL
+    scheme, so every later stage (`req.remote_addr`, logs, throttling, `created_by_ip_address`) sees the
+    real client. From anyone else the headers are ignored: a client cannot choose its own address.
+    """
+
+    def __init__(self, trusted_proxies: list[str]):
+        self.networks = [ipaddress.ip_network(entry, strict=False) for entry in trusted_proxies]
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            parsed = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(parsed in network for network in self.networks)
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not self.networks or not self._trusted(req.env.get("REMOTE_ADDR", "")):
+            return
+        forwarded = req.get_header("X-Forwarded-For")
+        if forwarded:
+            hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+            client = next((hop for hop in reversed(hops) if not self._trusted(hop)), hops[0] if hops else None)
+            try:
+                req.env["REMOTE_ADDR"] = str(ipaddress.ip_address(client))
+            except (ValueError, TypeError):
+                pass  # a malformed header leaves the proxy's own address
+        proto = (req.get_header("X-Forwarded-Proto") or "").strip().lower()
+        if proto in ("http", "https"):
+            req.env["wsgi.url_scheme"] = proto

@@ -12,10 +12,11 @@ from datetime import datetime
 import falcon
 from peewee import JOIN
 
+from ..audit import AuditLog
 from ..authn import Identity
 from ..db import Storage
 from ..errors import not_found, not_logged_in, unprocessable
-from ..ids import UUID_RE, parse_timestamp, secret_digest, split_token, utcnow
+from ..ids import UUID_RE, format_timestamp, parse_timestamp, secret_digest, split_token, utcnow
 from ..listing import list_envelope, parse_list_query
 from ..scopes import scope_problem
 from ..tokens import TokenService, apply_creator_limits, scopes_key, system_token_json, token_json
@@ -33,8 +34,9 @@ RESPONSE_FIELDS = {
 
 class ApiClientAuthorizations:
     def __init__(self, storage: Storage, tokens: TokenService, schemas: SchemaSet, max_items: int,
-                 system_user_id):
+                 system_user_id, audit: AuditLog):
         self.storage = storage
+        self.audit = audit
         self.tokens = tokens
         self.schemas = schemas
         self.max_items = max_items
@@ -204,6 +206,8 @@ class ApiClientAuthorizations:
                 modified_by_user_uuid=identity.user_uuid,
                 exempt_from_cap=identity.is_admin and expires_at is not None and "expires_at" in body,
             )
+            self.audit.record_for_request(req, "token.created", object_uuid=row.uuid,
+                                          details={"owner_uuid": owner.uuid, "scopes": list(scopes)})
         resp.media = token_json(row, owner.uuid, secret)
 
     def on_post_system_auth(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -231,6 +235,9 @@ class ApiClientAuthorizations:
                 modified_by_user_uuid=identity.user_uuid,
             )
             owner_uuid = self.User.get_by_id(system_user_id).uuid
+            self.audit.record_for_request(req, "token.created", object_uuid=row.uuid,
+                                          details={"owner_uuid": owner_uuid, "scopes": list(scopes),
+                                                   "via": "create_system_auth"})
         resp.media = token_json(row, owner_uuid, secret)
 
     # --- one token ---------------------------------------------------------------------------------------
@@ -284,6 +291,10 @@ class ApiClientAuthorizations:
                 changes.update(modified_at=utcnow(), modified_by_user_uuid=identity.user_uuid)
                 self.Token.update(**changes).where(self.Token.id == row.id).execute()
                 row = self._load(uuid)
+                self.audit.record_for_request(
+                    req, "token.updated", object_uuid=row.uuid,
+                    details={"scopes": list(row.scopes), "expires_at": format_timestamp(row.expires_at)},
+                )
         resp.media = token_json(row, row.owner_uuid)
 
     on_put_item = _update
@@ -296,4 +307,6 @@ class ApiClientAuthorizations:
                 raise not_found()
             req.context.guard.require(self._relation(req.context.identity, row))
             self.Token.delete().where(self.Token.id == row.id).execute()
+            self.audit.record_for_request(req, "token.revoked", object_uuid=row.uuid,
+                                          details={"owner_uuid": row.owner_uuid})
         resp.media = token_json(row, row.owner_uuid)
