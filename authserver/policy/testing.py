@@ -31,6 +31,7 @@ class Expectation:
     allowed: frozenset[str]  # those that must be allowed
     rule: str | None = None  # a case may name the deciding rule
     constraints: frozenset[str] | None = None  # and the exact constraints
+    is_case: bool = False  # a named case (else a matrix cell)
 
 
 @dataclass
@@ -43,6 +44,10 @@ class TestTable:
     methods: set[str]  # methods with a row
     columns: set[Variant]
     rows_where: str = ""
+
+    def matrix(self) -> dict[tuple[str, Variant], frozenset[str]]:
+        """(method, column) -> the targets the matrix says are allowed."""
+        return {(e.method, e.variant): e.allowed for e in self.expectations if not e.is_case}
 
 
 def table_path_for(policy_path: str | Path) -> Path:
@@ -117,6 +122,7 @@ def _case_expectations(document: YamlDocument, route_targets: dict, problems: li
             frozenset([target]) if case["expect"] == "allow" else frozenset(),
             case.get("rule"),
             frozenset(constraints) if constraints is not None else None,
+            is_case=True,
         ))
     return expectations
 
