@@ -92,11 +92,50 @@ def cmd_db_upgrade(args, config: Config) -> int:
     return 0
 
 
-def _read_password(args) -> str | None:
-    if not getattr(args, "password_stdin", False):
-        return None
+def _stdin_line() -> str:
     line = sys.stdin.readline()
     return line[:-1] if line.endswith("\n") else line
+
+
+def _read_password(args) -> str | None:
+    return _stdin_line() if getattr(args, "password_stdin", False) else None
+
+
+def _validated(schema: str, payload: dict, root: str) -> dict:
+    """`payload` checked against the API's own schema, so the CLI accepts exactly what the API would."""
+    from .errors import ApiError
+    from .validation import SchemaSet
+
+    try:
+        SchemaSet().validate(schema, payload, root)
+    except ApiError as error:
+        raise CliError("; ".join(error.messages)) from None
+    return payload
+
+
+def _system_uuid(config: Config) -> str:
+    return fixed_uuid(config.cluster_id, USER_TYPE)
+
+
+def _find_user(storage: Storage, config: Config, email_or_uuid: str):
+    from .ids import UUID_RE
+    from .users import UserService
+
+    users = UserService(storage, config.cluster_id)
+    if UUID_RE.match(email_or_uuid):
+        user = users.User.get_or_none(users.User.uuid == email_or_uuid)
+    else:
+        user = users.find_by_email(email_or_uuid)
+    if user is None:
+        raise CliError(f"no user with the email or uuid {email_or_uuid!r}")
+    return user
+
+
+def _list_json(kind: str, items: list[dict]) -> dict:
+    """The API's list envelope for everything there is (the command line sees every row)."""
+    from .listing import ListQuery, list_envelope
+
+    return list_envelope(kind, items, ListQuery(limit=len(items)), len(items))
 
 
 def cmd_user_create(args, config: Config) -> int:
@@ -105,21 +144,67 @@ def cmd_user_create(args, config: Config) -> int:
     storage = _storage(config)
     users = UserService(storage, config.cluster_id)
     password = _read_password(args)
+    payload = {"email": args.email, "is_admin": args.admin}
+    for key in ("first_name", "last_name", "username"):
+        if getattr(args, key) is not None:
+            payload[key] = getattr(args, key)
+    if password is not None:
+        payload["password"] = password
+    _validated("UserCreate", payload, "user")
     try:
         with storage.write():
-            row = users.create(
-                email=args.email,
-                password=password,
-                is_admin=args.admin,
-                first_name=args.first_name or "",
-                last_name=args.last_name or "",
-                username=args.username,
-                modified_by_user_uuid=fixed_uuid(config.cluster_id, USER_TYPE),
-            )
+            row = users.create(**payload, modified_by_user_uuid=_system_uuid(config))
     except UserError as error:
-        raise CliError(str(error)) from None
+        raise CliError(f"user.{error}") from None
     _print_json(user_json(row, config.cluster_id))
     return 0
+
+
+def cmd_user_list(args, config: Config) -> int:
+    from .users import user_json
+
+    storage = _storage(config)
+    User = storage.models.User
+    rows = User.select().order_by(User.created_at, User.id)
+    _print_json(_list_json("arvados#userList", [user_json(row, config.cluster_id) for row in rows]))
+    return 0
+
+
+def _change_user(config: Config, email_or_uuid: str, changes: dict) -> int:
+    """Apply `changes` with the API's rules (UserService.update: admin safety included); print the user."""
+    from .users import UserError, UserService, user_json
+
+    storage = _storage(config)
+    users = UserService(storage, config.cluster_id)
+    try:
+        with storage.write():
+            row = _find_user(storage, config, email_or_uuid)
+            _validated("UserUpdate", changes, "user")
+            row = users.update(row, changes, actor_user_id=None, modified_by_user_uuid=_system_uuid(config))
+    except UserError as error:
+        raise CliError(f"user.{error}") from None
+    _print_json(user_json(row, config.cluster_id))
+    return 0
+
+
+def cmd_user_set_password(args, config: Config) -> int:
+    if sys.stdin.isatty() and not args.password_stdin:
+        import getpass
+
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != password:
+            raise CliError("the two passwords differ")
+    else:
+        password = _stdin_line()
+    return _change_user(config, args.user, {"password": password})
+
+
+def cmd_user_deactivate(args, config: Config) -> int:
+    return _change_user(config, args.user, {"is_active": False})
+
+
+def cmd_user_activate(args, config: Config) -> int:
+    return _change_user(config, args.user, {"is_active": True})
 
 
 def _mint_token(config: Config, storage: Storage, user, *, scopes: list[str], expires_in: int | None,
@@ -182,24 +267,64 @@ def cmd_token_create(args, config: Config) -> int:
     return 0
 
 
-def cmd_client_create(args, config: Config) -> int:
+def _client_json(config: Config, row) -> dict:
     from .authn import TrustResolver
-    from .clients import ClientService, client_json
-    from .origins import OriginError, parse_origin
+    from .clients import client_json
 
+    return client_json(row, config.cluster_id, TrustResolver(config.trusted_clients))
+
+
+def cmd_client_create(args, config: Config) -> int:
+    from .clients import ClientError, ClientService
+
+    payload = {"url_prefix": args.url_prefix, "is_trusted": args.trusted}
+    if args.name is not None:
+        payload["name"] = args.name
+    _validated("ApiClientCreate", payload, "api_client")
+    storage = _storage(config)
     try:
-        prefix = parse_origin(args.url_prefix).url_prefix
-    except OriginError as error:
-        raise CliError(f"URL_PREFIX: {error}") from None
+        with storage.write():
+            row = ClientService(storage, config.cluster_id).create(
+                args.url_prefix, name=args.name or "", is_trusted=args.trusted,
+                modified_by_user_uuid=_system_uuid(config))
+    except ClientError as error:
+        raise CliError(f"api_client.{error}") from None
+    _print_json(_client_json(config, row))
+    return 0
+
+
+def cmd_client_list(args, config: Config) -> int:
+    storage = _storage(config)
+    ApiClient = storage.models.ApiClient
+    rows = ApiClient.select().order_by(ApiClient.created_at, ApiClient.id)
+    _print_json(_list_json("arvados#apiClientList", [_client_json(config, row) for row in rows]))
+    return 0
+
+
+def _set_trust(args, config: Config, trusted: bool) -> int:
+    from .clients import ClientService
+
     storage = _storage(config)
     clients = ClientService(storage, config.cluster_id)
     with storage.write():
-        row, created = clients.find_or_create(prefix, name=args.name or "", is_trusted=args.trusted,
-                                              modified_by_user_uuid=fixed_uuid(config.cluster_id, USER_TYPE))
-        if not created:
-            raise CliError(f"a client with the url_prefix {prefix!r} exists already ({row.uuid})")
-    _print_json(client_json(row, config.cluster_id, TrustResolver(config.trusted_clients)))
+        row = clients.find(args.client)
+        if row is None:
+            raise CliError(f"no API client with the uuid or url_prefix {args.client!r}")
+        row = clients.update(row, {"is_trusted": trusted}, modified_by_user_uuid=_system_uuid(config))
+    result = _client_json(config, row)
+    if result["is_trusted"] != trusted:
+        print(f"authserver: note: {row.url_prefix} stays trusted: it matches login.trusted_clients in the config",
+              file=sys.stderr)
+    _print_json(result)
     return 0
+
+
+def cmd_client_trust(args, config: Config) -> int:
+    return _set_trust(args, config, True)
+
+
+def cmd_client_untrust(args, config: Config) -> int:
+    return _set_trust(args, config, False)
 
 
 def cmd_init(args, config: Config) -> int:
@@ -265,6 +390,20 @@ def build_parser() -> argparse.ArgumentParser:
     user_create.add_argument("--last-name")
     user_create.add_argument("--username")
     user_create.set_defaults(handler=cmd_user_create)
+    user.add_parser("list", parents=[common], help="print every user as JSON (the API's list)").set_defaults(
+        handler=cmd_user_list)
+    user_password = user.add_parser("set-password", parents=[common],
+                                    help="set a user's password (asked twice on a terminal, else one line of stdin)")
+    user_password.add_argument("user", metavar="EMAIL|UUID")
+    user_password.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    user_password.set_defaults(handler=cmd_user_set_password)
+    for name, handler, text in (
+        ("deactivate", cmd_user_deactivate, "deactivate a user: its tokens get 401 and it cannot log in"),
+        ("activate", cmd_user_activate, "activate a deactivated user again"),
+    ):
+        command = user.add_parser(name, parents=[common], help=text + "; prints it as JSON")
+        command.add_argument("user", metavar="EMAIL|UUID")
+        command.set_defaults(handler=handler)
 
     token = commands.add_parser("token", parents=[common], help="mint tokens").add_subparsers(
         dest="token_command", required=True, parser_class=_Parser)
@@ -283,6 +422,15 @@ def build_parser() -> argparse.ArgumentParser:
     client_create.add_argument("--trusted", action="store_true")
     client_create.add_argument("--name")
     client_create.set_defaults(handler=cmd_client_create)
+    client.add_parser("list", parents=[common], help="print every API client as JSON (the API's list)").set_defaults(
+        handler=cmd_client_list)
+    for name, handler, text in (
+        ("trust", cmd_client_trust, "mark a client trusted: its tokens are of class trusted from the next request"),
+        ("untrust", cmd_client_untrust, "clear a client's trusted flag (login.trusted_clients still trusts its origin)"),
+    ):
+        command = client.add_parser(name, parents=[common], help=text + "; prints it as JSON")
+        command.add_argument("client", metavar="UUID|URL_PREFIX")
+        command.set_defaults(handler=handler)
 
     add_policy_commands(commands, common, _Parser)
     return parser
