@@ -169,3 +169,43 @@ class LiveServer:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------------------
+
+POSTGRESQL_ENV = "AUTHSERVER_TEST_POSTGRESQL"
+
+
+def postgresql_base_url() -> str | None:
+    """The PostgreSQL server the tests may use (an empty database they may add schemas to), or None."""
+    return os.environ.get(POSTGRESQL_ENV) or None
+
+
+class PostgresSchema:
+    """A private schema in the test PostgreSQL database: isolation as cheap as a fresh SQLite file."""
+
+    def __init__(self, base_url: str):
+        import secrets
+
+        self.base_url = base_url
+        self.name = "authserver_test_" + secrets.token_hex(6)
+        self._admin("CREATE SCHEMA {name}")
+
+    def _admin(self, statement: str) -> None:
+        import psycopg2
+
+        connection = psycopg2.connect(self.base_url)
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(statement.format(name=self.name))
+        finally:
+            connection.close()
+
+    @property
+    def url(self) -> str:
+        separator = "&" if "?" in self.base_url else "?"
+        return f"{self.base_url}{separator}options=-csearch_path%3D{self.name}"
+
+    def drop(self) -> None:
+        self._admin("DROP SCHEMA IF EXISTS {name} CASCADE")
