@@ -205,6 +205,8 @@ def add_login_routes(app: falcon.App, services) -> None:
         trust_private_networks=config.trust_private_networks,
     )
     pages = LoginPages()
+    # Make the dummy hash now (once per process), so the first unknown email is not slower than the rest.
+    verify_password("warm-up", None)
     app.add_middleware(LoginHeadersMiddleware())
     app.add_route("/login", Login(
         storage=storage,
