@@ -138,7 +138,10 @@ class OriginPattern:
             origin = parse_origin(candidate)
         except OriginError as error:
             raise OriginError(f"{text!r}: {error}") from None
-        if wildcard and (":" in origin.host or "." not in origin.host and origin.host != "localhost"):
+        if wildcard and (":" in origin.host or origin.host.rsplit(".", 1)[-1].isdigit()):
+            # An IP address (or a name ending in a number, which browsers read as IPv4) has no subdomains.
+            raise OriginError(f"{text!r}: a wildcard needs a domain name after it, not an IP address")
+        if wildcard and "." not in origin.host and origin.host != "localhost":
             raise OriginError(f"{text!r}: a wildcard needs a domain name with at least two labels after it")
         return cls(origin.scheme, origin.host, origin.port, wildcard)
 
