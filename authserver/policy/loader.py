@@ -74,6 +74,9 @@ def schema_problems(document: YamlDocument, schema: dict) -> list[str]:
             # YAML 1.1 reads yes/no/on/off as booleans; where a name is expected that is always a mistake.
             message = (f"{str(best.instance).lower()} is a boolean here (YAML reads yes/no/on/off as booleans); "
                        "quote it if a name was meant")
+        elif best.validator == "minProperties":
+            message = f"too few attributes: at least {best.validator_value} (an override needs `id` and a change)" \
+                if "id" in best.instance else f"too few attributes: at least {best.validator_value}"
         else:
             message = best.message
         problems.append(f"{document.where(path)}: {message}")
