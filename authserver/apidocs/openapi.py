@@ -27,6 +27,11 @@ ERROR_RESPONSES = {
     "422": "Invalid parameters or payload: one message per problem, each naming its JSON path.",
 }
 PUBLIC_ERROR_CODES = ("404",)
+# Answered by the HTTP server (waitress) before the app sees the request: plain text, no X-Request-Id.
+HTTP_SERVER_RESPONSES = {
+    "413": "The body is far over api.max_body_bytes (over twice it): refused by the HTTP server itself.",
+    "431": "The request line or headers are over the HTTP server's limit (256 KiB).",
+}
 REQUEST_ID_HEADER = {
     "X-Request-Id": {
         "description": "The client's X-Request-Id when it is 1-1024 printable ASCII characters, else req-<20 [0-9a-z]>.",
@@ -91,6 +96,12 @@ def _operation(route: Route, operation_id: str) -> dict:
             "headers": REQUEST_ID_HEADER,
             "content": {"application/json": {"schema": _ref(ERROR_SCHEMA)}},
         }
+    for code, description in HTTP_SERVER_RESPONSES.items():
+        response = operation["responses"].setdefault(code, {"description": description, "content": {}})
+        if "headers" in response:  # the app's own 413 has the header; the HTTP server's has not
+            response["description"] += " " + description
+            response["headers"] = {"X-Request-Id": {**REQUEST_ID_HEADER["X-Request-Id"], "required": False}}
+        response["content"]["text/plain"] = {"schema": {"type": "string"}}
     if route.request:
         wrapper = singular(route.resource)
         operation["requestBody"] = {
