@@ -8,7 +8,10 @@ Two independent checks guard `POST /login`:
   the server's own origin is https, the cookie is `__Host-` prefixed and Secure, so neither a sibling
   subdomain nor a plain-http page can plant one;
 - an `Origin` header, when present, must be the server's own origin: `external_url` if configured, else the
-  request's scheme and `Host`.
+  request's scheme and `Host`. `Origin: null` names no origin: browsers send it for every POST from a page
+  whose referrer policy is `no-referrer`, which SPEC §7 makes ours. So the Fetch metadata header
+  `Sec-Fetch-Site`, which browsers send whatever the referrer policy, must then say `same-origin` when present;
+  and the token is required either way.
 
 Nothing is stored on the server, so any number of server processes accept each other's forms.
 """
@@ -26,6 +29,7 @@ from .origins import Origin, OriginError, parse_origin
 FIELD_NAME = "csrf_token"
 COOKIE_NAME = "authserver_login_csrf"
 SECURE_COOKIE_NAME = "__Host-" + COOKIE_NAME
+CROSS_SITE = "The sign-in form was sent from another site."
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32): 256 bits
 
 
@@ -65,14 +69,17 @@ class CsrfGuard:
     def refusal(self, req: falcon.Request, form_token: str | None) -> str | None:
         """Why this POST must be refused (403), or None when it comes from our own form in this browser."""
         offered_origin = req.get_header("Origin")
-        if offered_origin is not None:
+        if offered_origin is not None and offered_origin.strip() != "null":
             own = self.own_origin(req)
             try:
                 origin = parse_origin(offered_origin)
             except OriginError:
                 origin = None
             if own is None or origin != own:
-                return "The sign-in form was sent from another site."
+                return CROSS_SITE
+        fetch_site = req.get_header("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site.strip().lower() != "same-origin":
+            return CROSS_SITE
         if not form_token or not _TOKEN_RE.match(form_token):
             return "The sign-in form was sent without its security token. Reload the sign-in page and try again."
         if not any(hmac.compare_digest(form_token, value) for value in self._cookie_values(req)):
