@@ -159,7 +159,7 @@ def conditions(filters: list[tuple[str, str, object]], columns: dict[str, Column
         try:
             result.append(_condition(columns[attribute], operator, operand, sqlite))
         except _OperandError as error:
-            problems.append(f"filters: {attribute} {operator}: {error}")
+            problems.append(f"filters: {attribute!r} with {operator!r}: {error}")
     if problems:
         raise unprocessable(*problems)
     return result

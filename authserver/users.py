@@ -9,7 +9,7 @@ API and the CLI alike (SPEC §4.3, §10):
   user; a user cannot make themselves an admin; the system user can be neither deleted, demoted nor
   deactivated, keeps its email and has no password.
 - Deleting a user deletes its tokens (foreign-key cascade); a deactivated user's tokens are refused at
-  authentication (401) and `check_password` refuses it, so login does too.
+  authentication (401) and login refuses it.
 
 Which callers may set `is_admin`, `is_active` and `password` at all is the policy's decision
 (`users.update_privileged`), asked by the API resource; the rules here hold whatever the policy says.
@@ -21,7 +21,7 @@ import re
 
 from .db import Storage
 from .ids import USER_TYPE, fixed_uuid, format_timestamp, new_uuid, utcnow
-from .passwords import hash_password, password_problem, verify_password
+from .passwords import hash_password, password_problem
 from .tokens import etag_of
 
 USER_KIND = "arvados#user"
@@ -75,13 +75,6 @@ class UserService:
 
     def is_system(self, row) -> bool:
         return row.uuid == self.system_uuid
-
-    def check_password(self, email: str, password: str):
-        """The active user with this email and password, else None (constant work whether or not it exists)."""
-        row = self.find_by_email(email) if isinstance(email, str) else None
-        usable = row is not None and row.is_active and not self.is_system(row)
-        matches = verify_password(password, row.password_hash if usable else None)
-        return row if usable and matches else None
 
     # --- checks ------------------------------------------------------------------------------------------
 
