@@ -1,12 +1,13 @@
 # authserver — the two commands of the README, and a few more.
 #   make serve   set up .venv, create the database and a first admin under var/, serve on 127.0.0.1:8000
 #   make test    set up .venv with the test extras, run the whole suite
+#   make docs    regenerate docs/api.md from the route table and schemas (a test checks it is current)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= var/config.yaml
 
-.PHONY: serve test install install-test browser clean
+.PHONY: serve test install install-test browser docs clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "authserver needs Python 3.11 or newer")'
@@ -55,6 +56,9 @@ browser:
 
 test: $(VENV)/.installed-test browser
 	$(BIN)/python -m pytest
+
+docs: $(VENV)/.installed
+	$(BIN)/authserver docs api > docs/api.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

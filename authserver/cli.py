@@ -11,6 +11,7 @@ import sys
 from datetime import timedelta
 
 from . import __version__
+from .apidocs.command import add_docs_commands
 from .config import Config, ConfigError, load_config
 from .db import DatabaseError, Storage, open_database
 from .durations import parse_duration
@@ -433,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
 
     add_policy_commands(commands, common, _Parser)
+    add_docs_commands(commands, common, _Parser)
     return parser
 
 
