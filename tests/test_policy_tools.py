@@ -287,3 +287,12 @@ def test_the_installed_command_exits_with_the_documented_codes(tmp_path):
     assert invalid.returncode == 2
     assert f"{broken}:3:5: duplicate key 'id'" in invalid.stderr
     assert "Traceback" not in invalid.stderr
+
+
+def test_check_validates_test_tables_too(capsys, tmp_path):
+    code, out, _ = run(capsys, "check", str(POLICY_DIR / "default.test.yaml"))
+    assert code == 0 and "default.test.yaml: ok: test table" in out
+    _, table = copy_shipped(tmp_path)
+    table.write_text(table.read_text().replace("users.system:", "users.root:"))
+    code, _, err = run(capsys, "check", str(table))
+    assert code == 2 and "unknown method 'users.root'" in err

@@ -29,8 +29,17 @@ def _print_problems(error: PolicyError) -> None:
         print(problem, file=sys.stderr)
 
 
+def _configured_policy(config) -> str:
+    """The configured policy's path, relative to the working directory when it is inside it (shorter lines)."""
+    path = Path(config.policy_path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _policy_files(args, config) -> list[str]:
-    return list(args.files) if getattr(args, "files", None) else [str(config.policy_path)]
+    return list(args.files) if getattr(args, "files", None) else [_configured_policy(config)]
 
 
 # --- check ---------------------------------------------------------------------------------------------
@@ -41,6 +50,10 @@ def policy_check(args, config) -> int:
     route_targets = _route_targets()
     for path in _policy_files(args, config):
         try:
+            if is_table_path(path):  # so `policy check policies/*.yaml` validates the tables too
+                table = load_test_table(path, route_targets)
+                print(f"{path}: ok: test table, {len(table.expectations)} cells and cases")
+                continue
             policy = load_policy(path, route_targets)
         except PolicyError as error:
             _print_problems(error)
@@ -114,7 +127,7 @@ def explain(policy: Policy, token_class: str, method: str, is_admin: bool, is_ac
             targets: tuple[str, ...]) -> str:
     """Which rule decides each target of a request, what it overrode, and why other rules did not match."""
     lines = [f"policy {policy.source} (sha256 {policy.digest[:12]})",
-             f"request: {method} by a {token_class} token, is_admin={str(is_admin).lower()}, "
+             f"request: {method}, token class {token_class}, is_admin={str(is_admin).lower()}, "
              f"is_active={str(is_active).lower()}"]
     naming = [rule for rule in policy.rules if method in rule.methods]
     for target in targets:
@@ -151,7 +164,7 @@ def policy_explain(args, config) -> int:
         print(f"authserver: error: {args.method} has no target {args.target!r} "
               f"(its targets: {', '.join(method_targets)})", file=sys.stderr)
         return EXIT_INVALID
-    path = args.policy or str(config.policy_path)
+    path = args.policy or _configured_policy(config)
     try:
         policy = load_policy(path, route_targets)
     except PolicyError as error:
