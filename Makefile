@@ -2,12 +2,13 @@
 #   make serve   set up .venv, create the database and a first admin under var/, serve on 127.0.0.1:8000
 #   make test    set up .venv with the test extras, run the whole suite
 #   make docs    regenerate docs/api.md from the route table and schemas (a test checks it is current)
+#   make bench   the benchmark suite against a bare baseline (docs/performance.md); BENCH_QUICK=1 for a smoke run
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= var/config.yaml
 
-.PHONY: serve test install install-test browser docs clean
+.PHONY: serve test install install-test browser docs bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "authserver needs Python 3.11 or newer")'
@@ -21,6 +22,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -59,6 +64,10 @@ test: $(VENV)/.installed-test browser
 
 docs: $(VENV)/.installed
 	$(BIN)/authserver docs api > docs/api.md
+
+# Loopback only, bounded in time (about 6 minutes; BENCH_QUICK=1: about 1); installs wrk with apt-get if missing.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
