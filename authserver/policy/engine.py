@@ -128,8 +128,10 @@ class Policy:
     table: dict[tuple, Decision] = field(init=False, repr=False)
     rule_cells: dict[str, int] = field(init=False, repr=False)  # rule id -> how many cells it matches
     _any: dict[tuple, tuple[frozenset[str], Decision]] = field(init=False, repr=False)
+    _by_id: dict[str, Rule] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._by_id = {rule.id: rule for rule in self.rules}
         matching: dict[tuple, list[Rule]] = defaultdict(list)
         self.rule_cells = {}
         for rule in self.rules:
@@ -160,7 +162,8 @@ class Policy:
         return DENY_BY_DEFAULT
 
     def rule(self, rule_id: str) -> Rule | None:
-        return next((rule for rule in self.rules if rule.id == rule_id), None)
+        """The rule with this id (None for default-deny and evaluation-error)."""
+        return self._by_id.get(rule_id)
 
     def decide(self, token_class: str, method: str, is_admin: bool, is_active: bool, target: str) -> Decision:
         """The decision for one cell; unknown cells (a method without this target) are denied."""
