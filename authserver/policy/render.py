@@ -85,7 +85,7 @@ td.cell a { display: block; text-decoration: none; color: inherit; }
 .deny { background: #fbd0d0; color: #8a1c1c; } .default { background: #eef0f3; color: #8a93a1; }
 .legend span { display: inline-block; padding: .1rem .6rem; margin-right: .5rem; border-radius: 3px; }
 tr:target td, tr:target th { outline: 3px solid #f5b400; }
-code { font-family: ui-monospace, monospace; font-size: .92em; }
+code { font-family: ui-monospace, monospace; font-size: .92em; } th code { white-space: nowrap; }
 """
 
 
