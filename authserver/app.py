@@ -158,6 +158,6 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
     app.add_route(OPENAPI_PATH, GeneratedDocument(OpenApiDocument(services.routes, services.schemas),
                                                   config.external_url))
     add_login_routes(app, services)  # /login, /logout: HTML pages outside the API and its policy
-    app.add_route(HEALTH_PATH, Health(services.reloader))
+    app.add_route(HEALTH_PATH, Health(services.reloader, services.storage))
     app.services = services
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -197,6 +198,11 @@ LATEST_VERSION = len(MIGRATIONS)
 UNAVAILABLE_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
 
 
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class Storage:
     """The database and its models, plus the one way to write: `with storage.write(): ...`."""
 
@@ -205,6 +211,10 @@ class Storage:
         self.models = make_models(database)
         self.is_sqlite = isinstance(database, peewee.SqliteDatabase)
         self._local = threading.local()  # per thread: write depth and on-commit callbacks
+        # The latest real write outcomes, for /_health: a probe can pass while real writes fail (a full
+        # disk still takes a no-op update), so recent failures count too.
+        self.last_write_failure: tuple[float, str] | None = None
+        self.last_write_success: float = float("-inf")
 
     @property
     def param(self) -> str:
@@ -228,7 +238,7 @@ class Storage:
             self.database._state.reset()
 
     @contextmanager
-    def write(self):
+    def write(self, *, record_outcome: bool = True):
         """One write transaction: `BEGIN IMMEDIATE` on SQLite; everything or nothing.
 
         A database that cannot be reached or written raises DatabaseError (the API answers 503).
@@ -245,6 +255,8 @@ class Storage:
             committed = depth == 0
         except UNAVAILABLE_ERRORS as error:
             self.reset_connection()
+            if record_outcome:
+                self.last_write_failure = (time.monotonic(), _first_line(error))
             raise DatabaseError(str(error)) from error
         finally:
             self._local.depth = depth
@@ -252,6 +264,8 @@ class Storage:
             if depth == 0:
                 self._local.callbacks = []
         if committed:
+            if record_outcome:
+                self.last_write_success = time.monotonic()
             for callback in callbacks:
                 callback()
 
@@ -271,13 +285,31 @@ class Storage:
             self.reset_connection()
             raise DatabaseError(str(error)) from error
 
-    def ping(self) -> str | None:
-        """None when the database answers a query, else why not (for /_health)."""
+    def probe(self) -> str | None:
+        """None when the database can be read and written, else why not (for /_health).
+
+        The write is a committed no-op update of the schema version: a read-only file or a lost server
+        fail it, where a plain SELECT could still succeed.
+        """
         try:
             self.execute("SELECT 1")
+            with self.write(record_outcome=False):
+                self.database.execute_sql(
+                    "UPDATE schema_version SET version = version"
+                    " WHERE version = (SELECT MAX(version) FROM schema_version)"
+                )
             return None
         except DatabaseError as error:
-            return str(error).strip().splitlines()[0] if str(error).strip() else "database error"
+            return _first_line(error)
+
+    def recent_write_failure(self, within_seconds: float) -> str | None:
+        """The last real write's failure, if it failed within `within_seconds` and none succeeded since."""
+        failure = self.last_write_failure
+        if failure is None or failure[0] < self.last_write_success:
+            return None
+        if time.monotonic() - failure[0] > within_seconds:
+            return None
+        return failure[1]
 
     def schema_version(self) -> int:
         self.connect()

@@ -38,9 +38,9 @@ def make_config(directory: Path, **raw) -> Config:
     return build_config(data, directory, "test config")
 
 
-def write_config(directory: Path, **raw) -> Path:
+def write_config(directory: Path, name: str = "config.yaml", **raw) -> Path:
     config = make_config(directory, **raw)
-    path = directory / "config.yaml"
+    path = directory / name
     data = {key: value for key, value in config.data.items()}
     path.write_text(yaml.safe_dump(data))
     return path
@@ -121,13 +121,15 @@ def free_port() -> int:
 class LiveServer:
     """`authserver serve` in a subprocess on a free port, with a real SQLite file."""
 
-    def __init__(self, directory: Path, **raw):
+    def __init__(self, directory: Path, *, name: str = "server", **raw):
+        """`name` tells apart several servers sharing one folder (and so one SQLite file)."""
         self.directory = directory
         self.port = free_port()
-        self.config_path = write_config(directory, listen__port=self.port, **raw)
+        self.config_path = write_config(directory, f"{name}.yaml" if name != "server" else "config.yaml",
+                                        listen__port=self.port, **raw)
         self.config = make_config(directory, listen__port=self.port, **raw)
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = directory / "server.log"
+        self.log_path = directory / f"{name}.log"
         self.process: subprocess.Popen | None = None
         self.actors: Actors | None = None
 
@@ -153,6 +155,12 @@ class LiveServer:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (the crash test)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -7,6 +7,9 @@ refused reload (`file:line:column: message` lines), so a bad policy edit is visi
 
 from __future__ import annotations
 
+import threading
+import time
+
 import falcon
 
 from ..ids import format_timestamp
@@ -14,15 +17,45 @@ from ..ids import format_timestamp
 HEALTH_PATH = "/_health"
 
 
+class DatabaseHealth:
+    """Whether the database can be read and written: a probe (at most once a second; one probe is one tiny
+    committed write) and the real writes of the last 30 seconds. A full disk can still take the probe's
+    no-op update while real writes fail; once the window passes without a new failure the probe alone
+    decides, so a server taken out of rotation comes back by itself when the fault clears."""
+
+    PROBE_INTERVAL_S = 1.0
+    RECENT_FAILURE_WINDOW_S = 30.0
+
+    def __init__(self, storage):
+        self.storage = storage
+        self._lock = threading.Lock()
+        self._checked_at = float("-inf")
+        self._error: str | None = None
+
+    def error(self) -> str | None:
+        with self._lock:
+            if time.monotonic() - self._checked_at >= self.PROBE_INTERVAL_S:
+                self._error = self.storage.probe()
+                self._checked_at = time.monotonic()
+            return self._error or self.storage.recent_write_failure(self.RECENT_FAILURE_WINDOW_S)
+
+
 class Health:
-    def __init__(self, reloader):
+    def __init__(self, reloader, storage):
         self.reloader = reloader  # policy.reloader.PolicyReloader
+        self.database = DatabaseHealth(storage)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         status = self.reloader.status()
+        database_error = self.database.error()
         resp.set_header("Cache-Control", "no-store")
+        if database_error:
+            # Load balancers take a 503 out of rotation; the body says why.
+            resp.status = falcon.HTTP_503
+            resp.set_header("Retry-After", "5")
         resp.media = {
-            "status": "ok",
+            "status": "unavailable" if database_error else "ok",
+            "database": {"ok": database_error is None, "error": database_error},
             "policy": {
                 "name": status["name"],
                 "digest": status["digest"],
