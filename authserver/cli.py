@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from . import __version__
 from .apidocs.command import add_docs_commands
+from .audit import AuditLog
 from .config import Config, ConfigError, load_config
 from .db import DatabaseError, Storage, open_database
 from .durations import parse_duration
@@ -229,6 +230,10 @@ def _mint_token(config: Config, storage: Storage, user, *, scopes: list[str], ex
             ip_address=None,
             modified_by_user_uuid=fixed_uuid(config.cluster_id, USER_TYPE),
         )
+        AuditLog(storage).record("token.created", actor_uuid=fixed_uuid(config.cluster_id, USER_TYPE),
+                                 object_uuid=row.uuid,
+                                 details={"owner_uuid": user.uuid, "scopes": scopes, "via": "command line",
+                                          "client": client_prefix})
     return v2_token(row.uuid, secret)
 
 
@@ -358,6 +363,26 @@ def cmd_init(args, config: Config) -> int:
 # --- parser --------------------------------------------------------------------------------------------
 
 
+def cmd_audit(args, config: Config) -> int:
+    """Print audit events, newest first, one JSON object per line (for jq and log shippers)."""
+    from .audit import EVENT_TYPES, AuditLog
+
+    if args.type and args.type not in EVENT_TYPES:
+        raise CliError(f"--type: unknown event type {args.type!r} (one of: {', '.join(EVENT_TYPES)})")
+    try:
+        since_seconds = parse_duration(args.since) if args.since is not None else None
+    except ValueError as error:
+        raise CliError(f"--since: {error}") from None
+    if args.limit < 1:
+        raise CliError("--limit: must be at least 1")
+    since = utcnow() - timedelta(seconds=since_seconds) if since_seconds else None
+    events = AuditLog(_storage(config)).query(event_type=args.type, since=since, object_uuid=args.object,
+                                              limit=args.limit)
+    for event in events:
+        print(json.dumps(event, sort_keys=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--config", metavar="F", default=argparse.SUPPRESS,
@@ -432,6 +457,14 @@ def build_parser() -> argparse.ArgumentParser:
         command = client.add_parser(name, parents=[common], help=text + "; prints it as JSON")
         command.add_argument("client", metavar="UUID|URL_PREFIX")
         command.set_defaults(handler=handler)
+
+    audit = commands.add_parser("audit", parents=[common],
+                                help="print security events (logins, tokens, trust, admin changes, policy reloads)")
+    audit.add_argument("--type", help="only this event type, e.g. token.revoked")
+    audit.add_argument("--since", metavar="DURATION", help="only events of the last DURATION, e.g. 24h")
+    audit.add_argument("--object", metavar="UUID", help="only events about this token, user or client")
+    audit.add_argument("--limit", type=int, default=100, help="at most this many events (default 100)")
+    audit.set_defaults(handler=cmd_audit)
 
     add_policy_commands(commands, common, _Parser)
     add_docs_commands(commands, common, _Parser)
