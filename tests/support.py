@@ -22,6 +22,10 @@ from authserver.tokens import TokenService
 from authserver.users import UserService
 
 ROOT_TOKEN = "systemroottoken" + "0123456789abcdefghijklmnopqrstuvwxyz"
+# For the log-hygiene check at the end of the run (conftest.py): every password the tests set, and every
+# live server's log file.
+KNOWN_PASSWORDS: set[str] = set()
+SERVER_LOGS: list[Path] = []
 REPO = Path(__file__).resolve().parent.parent
 TOKEN_CLASSES = ("system", "trusted", "untrusted", "api_created")
 
@@ -76,6 +80,8 @@ class Actors:
         self._count = 0
 
     def user(self, *, admin: bool = False, email: str | None = None, password: str | None = None):
+        if password:
+            KNOWN_PASSWORDS.add(password)
         self._count += 1
         email = email or f"user{self._count}-{os.getpid()}@example.org"
         with self.storage.write():
@@ -134,6 +140,7 @@ class LiveServer:
         self.actors: Actors | None = None
 
     def start(self) -> "LiveServer":
+        SERVER_LOGS.append(self.log_path)
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "authserver.cli", "--config", str(self.config_path), "serve"],
