@@ -27,6 +27,10 @@ from .users import email_key
 ACCOUNT_LIMIT = 5
 ADDRESS_LIMIT = 20
 WINDOW = timedelta(minutes=15)
+# PostgreSQL runs transactions at READ COMMITTED, where two reservations could both count before either
+# inserts; a transaction-scoped advisory lock on this key makes them take turns, as BEGIN IMMEDIATE does on
+# SQLite. (The key is arbitrary, only unique among the advisory locks this database's users take.)
+POSTGRESQL_LOCK_KEY = 0x61757468_6C6F6769  # "authlogi"
 
 
 def account_subject(email: str) -> str:
@@ -76,6 +80,8 @@ class LoginThrottle:
         now = utcnow()
         since = now - self.window
         with self.storage.write():
+            if not self.storage.is_sqlite:
+                self.storage.execute(f"SELECT pg_advisory_xact_lock({self.storage.param})", (POSTGRESQL_LOCK_KEY,))
             # Forget what has left the window: the table never holds more than one window's failures.
             self.Failure.delete().where(self.Failure.failed_at <= since).execute()
             waits = [self._wait(subject, self.limits[kind], since, now) for kind, subject in subjects.items()]

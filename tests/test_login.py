@@ -353,3 +353,21 @@ def test_no_secret_in_the_server_log(server, session, user):
     assert f"token {uuid}" in log  # the log is captured: the sign-in and the logout are in it
     assert secret not in log and PASSWORD not in log and "wrong password 123" not in log
     assert session.csrf_token not in log
+
+
+@pytest.mark.postgresql
+def test_sign_in_and_out_on_postgresql(tmp_path, postgresql_url):
+    server = LiveServer(tmp_path, database=postgresql_url, login__trusted_clients=TRUSTED).start()
+    try:
+        user = server.actors.user(password=PASSWORD)
+        session = LoginSession(server.base_url)
+        session.form("https://trusted.test/")
+        assert session.submit("https://trusted.test/", user.email, "wrong password").status_code == 401
+        token = token_from_redirect(session.submit("https://trusted.test/", user.email, PASSWORD))
+        assert current(server, token).status_code == 200
+        # The right password removed the attempt's and the account's failures.
+        assert server.actors.storage.models.LoginFailure.select().count() == 1  # the address's one
+        assert session.logout("https://trusted.test/", token=token).status_code == 303
+        assert current(server, token).status_code == 401
+    finally:
+        server.stop()

@@ -225,3 +225,25 @@ def test_unknown_email_takes_as_long_as_a_wrong_password(app, app_client):
     unknown, wrong = statistics.median(timings["unknown"]), statistics.median(timings["wrong"])
     # Both are dominated by one scrypt (~50 ms); a skipped hash would make one side several times faster.
     assert 0.6 < unknown / wrong < 1.6, timings
+
+
+@pytest.mark.postgresql
+def test_concurrent_guesses_cannot_pass_the_limit_on_postgresql(tmp_path, postgresql_url):
+    """READ COMMITTED would let concurrent reservations all count before any inserts: the lock prevents it."""
+    server = LiveServer(tmp_path, database=postgresql_url, login__trusted_clients=["https://app.test"]).start()
+    try:
+        user = server.actors.user(password=PASSWORD)
+        session = LoginSession(server.base_url)
+        session.form(RETURN_TO)
+        cookies = session.http.cookies.get_dict()
+        data = {"return_to": RETURN_TO, "email": user.email, "password": WRONG, "csrf_token": session.csrf_token}
+
+        def guess(_):
+            return requests.post(server.url("/login"), data=data, cookies=cookies, allow_redirects=False,
+                                 timeout=20).status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(guess, range(12)))
+        assert sorted(statuses) == [401] * ACCOUNT_LIMIT + [429] * 7
+    finally:
+        server.stop()
