@@ -1,10 +1,10 @@
 """Schemathesis fuzzes the live server from its own `/openapi.json`, authenticated with a trusted token.
 
 Every operation of the document gets generated requests, valid and invalid (bodies, JSON-encoded query
-parameters, path uuids). The checks: never a 5xx, only documented statuses, and every response (errors
-included) matches its documented schema, content type and headers. Bounded by `FUZZ_EXAMPLES` per
-operation (about a minute on two busy cores); raise it with the AUTHSERVER_FUZZ_EXAMPLES variable for a
-longer run.
+parameters, path uuids). The checks: never a 5xx, schema-violating data refused, only documented
+statuses, and every response (errors included) matches its documented schema, content type and headers.
+Bounded by `FUZZ_EXAMPLES` per operation and mode (about a minute on two busy cores); raise it with the
+AUTHSERVER_FUZZ_EXAMPLES variable for a longer run.
 """
 
 from __future__ import annotations
