@@ -84,6 +84,12 @@ class Application:
     origin: str  # scheme://host[:port], for display and for the form-action of the page
     is_trusted: bool
 
+    @property
+    def form_action_source(self) -> str:
+        """`origin` as a CSP source; CSP cannot name an IPv6 address, so those get their scheme alone."""
+        scheme, _, authority = self.origin.partition("://")
+        return f"{scheme}:" if authority.startswith("[") else self.origin
+
 
 class LoginPages:
     def _send(self, resp: falcon.Response, status: str, title: str, content: Html) -> None:
@@ -113,7 +119,7 @@ class LoginPages:
             origin=application.origin,
         )
         self._send(resp, status, f"Sign in to {application.name}", content)
-        resp.set_header("Content-Security-Policy", content_security_policy(application.origin))
+        resp.set_header("Content-Security-Policy", content_security_policy(application.form_action_source))
 
     def refusal(self, resp: falcon.Response, status: str, heading: str, message: str) -> None:
         content = render("message.html", heading=heading, message=message, message_class="error",
