@@ -37,10 +37,16 @@ class Guard:
         self.request_id = request_id
         self.decision_log = decision_log
 
-    def record(self, target: str | None, decision: Decision) -> None:
+    def record(self, target: str | None, decision: Decision, method: str | None = None) -> None:
         if self.decision_log is not None:
-            self.decision_log.record(request_id=self.request_id, identity=self.identity, method=self.route.id,
-                                     target=target, decision=decision)
+            self.decision_log.record(request_id=self.request_id, identity=self.identity,
+                                     method=method or self.route.id, target=target, decision=decision)
+
+    def decide_action(self, target: str, action: str) -> Decision:
+        """A decision a route takes inside itself (`users.update_privileged`), recorded in the decision log."""
+        decision = self.decide(target, action)
+        self.record(target, decision, action)
+        return decision
 
     def decide(self, target: str, method: str | None = None) -> Decision:
         identity = self.identity

@@ -127,11 +127,26 @@ def test_a_change_to_an_extended_base_file_is_noticed(tmp_path):
 # --- the decision log ----------------------------------------------------------------------------------
 
 
+TRUSTED_RENAMES_ITSELF = """
+  - id: trusted-renames-itself
+    description: A trusted token changes its own user (but not is_admin, is_active or the password).
+    effect: allow
+    methods: [users.update]
+    classes: [trusted]
+    when: {target: self}
+"""
+
+
 def test_the_decision_log_has_one_json_line_per_decision_and_never_a_secret(tmp_path):
-    server = LiveServer(tmp_path, decision_log={"allowed": True, "file": "decisions.jsonl"}).start()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((POLICY_DIR / "default.yaml").read_text() + TRUSTED_RENAMES_ITSELF)
+    server = LiveServer(tmp_path, policy=str(policy), decision_log={"allowed": True, "file": "decisions.jsonl"}).start()
     try:
         untrusted = server.actors.token("untrusted")
         trusted = server.actors.token("trusted")
+        deactivate = requests.patch(server.url(f"/arvados/v1/users/{trusted.user_uuid}"), headers=trusted.headers,
+                                 json={"user": {"is_active": False}}, timeout=5)
+        assert deactivate.status_code == 403
         denied = requests.get(server.url("/arvados/v1/api_client_authorizations"), headers=untrusted.headers,
                               timeout=5)
         allowed = requests.get(server.url(f"/arvados/v1/api_client_authorizations/{trusted.token_uuid}"),
@@ -146,6 +161,10 @@ def test_the_decision_log_has_one_json_line_per_decision_and_never_a_secret(tmp_
                         "rule": "default-deny", "user_uuid": untrusted.user_uuid}
         allow = by_request["req-log-test-allowed"]
         assert (allow["effect"], allow["rule"], allow["target"]) == ("allow", "trusted-manage-own-tokens", "self")
+        # A decision taken inside a route is logged under its own name, after the route's own decision.
+        deactivated = [e for e in entries if e["request_id"] == deactivate.headers["X-Request-Id"]]
+        assert [(e["method"], e["effect"], e["rule"]) for e in deactivated] == [
+            ("users.update", "allow", "trusted-renames-itself"), ("users.update_privileged", "deny", "default-deny")]
         text = log_path.read_text() + server.log_text()
         assert untrusted.secret not in text and trusted.secret not in text
     finally:

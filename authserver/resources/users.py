@@ -77,7 +77,7 @@ class Users:
     def _require_privilege(guard, target: str, attributes: list[str]) -> None:
         if not attributes:
             return
-        decision = guard.decide(target, PRIVILEGED_ACTION)
+        decision = guard.decide_action(target, PRIVILEGED_ACTION)
         if not decision.allowed:
             reason = decision.reason(guard.identity.token_class, PRIVILEGED_ACTION)
             raise forbidden(f"{reason} (to set {', '.join(attributes)})")
