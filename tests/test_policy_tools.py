@@ -166,6 +166,8 @@ TABLE_BROKEN = {
     "an unknown method": (("users.system:", "users.root:"), "unknown method 'users.root'"),
     "a YAML 1.1 boolean cell": (("[allow,  deny,", "[allow,  no,"), "boolean"),
     "an unknown column": (("api_created+admin]\n", "api_created+root]\n"), "does not match"),
+    "a YAML 1.1 boolean row name": (("    users.current:", "    on: [allow, allow, allow, allow, allow, allow, allow]\n"
+                                     "    users.current:"), "reads as the boolean true"),
     "a duplicate row": (("    users.current:", "    users.list: [allow, allow, allow, allow, allow, allow, allow]\n"
                          "    users.current:"), "duplicate key 'users.list'"),
 }

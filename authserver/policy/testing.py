@@ -74,6 +74,10 @@ def _matrix_expectations(document: YamlDocument, route_targets: dict, problems: 
     expectations = []
     for method, cells in matrix["rows"].items():
         row_path = ("matrix", "rows", method)
+        if isinstance(method, bool):  # `on:` / `yes:` as a row name
+            problems.append(f"{document.where(row_path)}: a row name reads as the boolean {str(method).lower()} "
+                            "(YAML reads yes/no/on/off as booleans); quote it")
+            continue
         if method not in route_targets:
             problems.append(f"{document.where(row_path)}: unknown method {method!r}")
             continue
