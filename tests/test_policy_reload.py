@@ -74,16 +74,19 @@ def test_a_changed_policy_is_live_within_2_seconds_and_a_bad_one_is_refused(relo
     assert get_self(server, untrusted) == 403
     before = health(server)["policy"]
 
-    policy.write_text(policy.read_text() + UNTRUSTED_READS_ITSELF)
+    policy.write_text(policy.read_text() + UNTRUSTED_READS_ITSELF + UNTRUSTED_READS_ITSELF.replace(
+        "id: untrusted-reads-itself", "id: untrusted-reads-itself-again"))
     _, elapsed = wait_for(lambda: get_self(server, untrusted) == 200)
     assert elapsed < 2.0
+    wait_for(lambda: "warning: rule untrusted-reads-itself-again duplicates rule untrusted-reads-itself"
+             in server.log_text())  # a reload logs what `policy check` would warn about
     after = health(server)["policy"]
     assert after["digest"] == hashlib.sha256(policy.read_bytes()).hexdigest() != before["digest"]
     assert after["loaded_at"] > before["loaded_at"]
 
     good_digest = after["digest"]
     lines = policy.read_text().splitlines()
-    broken_line = len(lines) - 1  # `classes: [untrusted]` of the added rule
+    broken_line = len(lines) - 1  # `classes: [untrusted]` of the last added rule
     assert lines[broken_line - 1].strip() == "classes: [untrusted]"
     lines[broken_line - 1] = lines[broken_line - 1].replace("untrusted", "robots")
     policy.write_text("\n".join(lines) + "\n")

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..ids import utcnow
+from .analysis import policy_warnings
 from .loader import PolicyError, load_policy
 
 log = logging.getLogger("authserver.policy")
@@ -76,6 +77,8 @@ class PolicyReloader:
         self.last_error_at = None
         self._fingerprint = self._fingerprint_now()  # the new policy may extend other files
         log.info("policy reloaded from %s (sha256 %s, %d rules)", self.path, policy.digest, len(policy.rules))
+        for warning in policy_warnings(policy):  # loaded, but probably not what was meant (`policy check`)
+            log.warning("policy: %s", warning)
         return True
 
     def request_reload(self) -> None:
