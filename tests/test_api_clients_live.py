@@ -8,8 +8,8 @@ import json
 import uuid as uuidlib
 
 import pytest
-import requests
 
+from .live_api import assert_error, call
 from .support import LiveServer
 
 BASE = "/arvados/v1/api_clients"
@@ -25,29 +25,12 @@ def server(tmp_path_factory):
     server.stop()
 
 
-def call(server, method, path, actor=None, **kwargs):
-    headers = kwargs.pop("headers", {})
-    if actor is not None:
-        headers = {**actor.headers, **headers}
-    return requests.request(method, server.url(path), headers=headers, timeout=10, **kwargs)
-
-
 def wrapped(**fields):
     return {"api_client": fields}
 
 
 def fresh_origin(domain="apps.example"):
     return f"https://app-{uuidlib.uuid4().hex[:10]}.{domain}"
-
-
-def assert_error(response, status, *fragments):
-    assert response.status_code == status, (response.status_code, response.text)
-    body = response.json()
-    assert set(body) == {"errors", "error_token"}
-    text = " ".join(body["errors"])
-    assert all(message.endswith(f" ({response.headers['X-Request-Id']})") for message in body["errors"])
-    for fragment in fragments:
-        assert fragment in text, (fragment, text)
 
 
 def token_for_client(server, client_uuid, *, admin=False):
@@ -205,30 +188,29 @@ def test_flipping_trust_changes_the_class_of_live_tokens_on_the_next_request(ser
     admin = server.actors.token("trusted", admin=True)
     client = call(server, "POST", BASE, admin, json=wrapped(url_prefix=fresh_origin())).json()
     headers = token_for_client(server, client["uuid"])
-    as_untrusted = requests.get(server.url(TOKENS), headers=headers, timeout=10)
+    as_untrusted = call(server, "GET", TOKENS, headers=headers)
     assert_error(as_untrusted, 403, "for untrusted tokens")
-    assert requests.get(server.url(f"{TOKENS}/current"), headers=headers, timeout=10).status_code == 200
+    assert call(server, "GET", f"{TOKENS}/current", headers=headers).status_code == 200
 
     assert call(server, "PATCH", f"{BASE}/{client['uuid']}", admin, json=wrapped(is_trusted=True)).json()["is_trusted"]
-    as_trusted = requests.get(server.url(TOKENS), headers=headers, timeout=10)
+    as_trusted = call(server, "GET", TOKENS, headers=headers)
     assert as_trusted.status_code == 200, as_trusted.text
 
     assert not call(server, "PUT", f"{BASE}/{client['uuid']}", admin, json=wrapped(is_trusted=False)).json()["is_trusted"]
-    assert_error(requests.get(server.url(TOKENS), headers=headers, timeout=10), 403, "for untrusted tokens")
+    assert_error(call(server, "GET", TOKENS, headers=headers), 403, "for untrusted tokens")
 
 
 def test_an_admin_token_of_a_flipped_client_gains_and_loses_admin_powers(server):
     root = server.actors.token("system")
     client = call(server, "POST", BASE, root, json=wrapped(url_prefix=fresh_origin())).json()
     headers = token_for_client(server, client["uuid"], admin=True)
-    assert requests.get(server.url(BASE), headers=headers, timeout=10).status_code == 403
+    assert call(server, "GET", BASE, headers=headers).status_code == 403
     call(server, "PATCH", f"{BASE}/{client['uuid']}", root, json=wrapped(is_trusted=True))
-    assert requests.get(server.url(BASE), headers=headers, timeout=10).status_code == 200
+    assert call(server, "GET", BASE, headers=headers).status_code == 200
     # the admin untrusts its own client: that very token is untrusted from the next request on
-    response = requests.patch(server.url(f"{BASE}/{client['uuid']}"), headers=headers, json=wrapped(is_trusted=False),
-                              timeout=10)
+    response = call(server, "PATCH", f"{BASE}/{client['uuid']}", headers=headers, json=wrapped(is_trusted=False))
     assert response.status_code == 200 and response.json()["is_trusted"] is False
-    assert requests.get(server.url(BASE), headers=headers, timeout=10).status_code == 403
+    assert call(server, "GET", BASE, headers=headers).status_code == 403
 
 
 def test_tokens_of_a_client_the_config_trusts_are_trusted(server):
@@ -236,7 +218,7 @@ def test_tokens_of_a_client_the_config_trusts_are_trusted(server):
     client = call(server, "POST", BASE, root, json=wrapped(url_prefix="https://ok.example:443/")).json()
     assert client["url_prefix"] == "https://ok.example/" and client["is_trusted"] is True
     headers = token_for_client(server, client["uuid"])
-    assert requests.get(server.url(TOKENS), headers=headers, timeout=10).status_code == 200
+    assert call(server, "GET", TOKENS, headers=headers).status_code == 200
 
 
 def test_deleting_a_client_revokes_its_tokens_and_no_others(server):
@@ -245,10 +227,10 @@ def test_deleting_a_client_revokes_its_tokens_and_no_others(server):
     doomed = [token_for_client(server, client["uuid"]) for _ in range(2)]
     bystander = server.actors.token("untrusted")
     for headers in doomed:
-        assert requests.get(server.url(f"{TOKENS}/current"), headers=headers, timeout=10).status_code == 200
+        assert call(server, "GET", f"{TOKENS}/current", headers=headers).status_code == 200
     assert call(server, "DELETE", f"{BASE}/{client['uuid']}", admin).status_code == 200
     for headers in doomed:
-        assert_error(requests.get(server.url(f"{TOKENS}/current"), headers=headers, timeout=10), 401, "Not logged in")
+        assert_error(call(server, "GET", f"{TOKENS}/current", headers=headers), 401, "Not logged in")
     Token = server.actors.storage.models.Token
     assert not Token.select().where(Token.api_client.is_null(False) & ~Token.api_client.in_(
         server.actors.storage.models.ApiClient.select(server.actors.storage.models.ApiClient.id))).exists()

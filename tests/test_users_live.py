@@ -5,32 +5,23 @@ deactivation of users, admin safety, and `users.update_privileged`."""
 from __future__ import annotations
 
 import json
-import re
 import uuid as uuidlib
 
 import pytest
-import requests
 
 from authserver.passwords import verify_password
 
+from .live_api import assert_error, call
 from .support import REPO, LiveServer
 
 BASE = "/arvados/v1/users"
 TOKENS = "/arvados/v1/api_client_authorizations"
 CLASSES = ("system", "trusted", "untrusted", "api_created")
-ERROR_RE = re.compile(r"^.+ \((req-[0-9a-z]{20}|[ -~]+)\)$")
 
 
 @pytest.fixture(scope="module")
 def server(live_server):
     return live_server
-
-
-def call(server, method, path, actor=None, **kwargs):
-    headers = kwargs.pop("headers", {})
-    if actor is not None:
-        headers = {**actor.headers, **headers}
-    return requests.request(method, server.url(path), headers=headers, timeout=10, **kwargs)
 
 
 def wrapped(**fields):
@@ -44,19 +35,6 @@ def unique_email(prefix="someone"):
 def stored_user(server, uuid):
     User = server.actors.storage.models.User
     return User.get_or_none(User.uuid == uuid)
-
-
-def assert_error(response, status, *fragments):
-    assert response.status_code == status, (response.status_code, response.text)
-    body = response.json()
-    assert set(body) == {"errors", "error_token"}
-    assert re.match(r"^\d+\+[0-9a-f]{8}$", body["error_token"])
-    request_id = response.headers["X-Request-Id"]
-    assert all(message.endswith(f" ({request_id})") for message in body["errors"])
-    text = " ".join(body["errors"])
-    for fragment in fragments:
-        assert fragment in text, (fragment, text)
-    return body["errors"]
 
 
 # --- the default policy's rows (SPEC §5) ----------------------------------------------------------------

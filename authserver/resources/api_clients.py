@@ -15,10 +15,9 @@ from ..clients import ClientError, ClientService, client_json
 from ..db import Storage
 from ..errors import not_found, unprocessable
 from ..filters import Column, conditions, operators
-from ..ids import UUID_RE
 from ..listing import list_envelope, parse_list_query
 from ..validation import SchemaSet
-from .common import list_page, read_object, unchanged_problems
+from .common import list_page, load_by_uuid, read_object, unchanged_problems, write
 
 SINGULAR = "api_client"
 LIST_KIND = "arvados#apiClientList"
@@ -54,10 +53,7 @@ class ApiClients:
         return client_json(row, self.clients.cluster_id, self.trust)
 
     def _load(self, uuid: str):
-        if not UUID_RE.match(uuid):
-            return None
-        self.storage.connect()
-        return self.ApiClient.get_or_none(self.ApiClient.uuid == uuid)
+        return load_by_uuid(self.storage, self.ApiClient, uuid)
 
     def _effective_trust(self):
         """SQL for the effective is_trusted: the stored flag, or one of the ids whose prefix the config trusts.
@@ -73,13 +69,12 @@ class ApiClients:
         return (ApiClient.is_trusted == True) | ApiClient.id.in_(ids) if ids else ApiClient.is_trusted  # noqa: E712
 
     def _write(self, work):
-        try:
-            with self.storage.write():
-                return work()
-        except ClientError as error:
-            raise unprocessable(f"{SINGULAR}.{error}") from None
-        except peewee.IntegrityError:  # a concurrent request took the url_prefix first
-            raise unprocessable(f"{SINGULAR}.url_prefix: a client with this url_prefix exists already") from None
+        return write(self.storage, work, {
+            ClientError: lambda error: unprocessable(f"{SINGULAR}.{error}"),
+            # a concurrent request took the url_prefix between the check and the write
+            peewee.IntegrityError: lambda error: unprocessable(
+                f"{SINGULAR}.url_prefix: a client with this url_prefix exists already"),
+        })
 
     # --- methods ---------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import unprocessable
+from ..ids import UUID_RE
 from ..listing import ListQuery
 from ..wire import read_body_object
 
@@ -15,6 +16,25 @@ def read_object(req, singular: str) -> dict:
     if not isinstance(body, dict):
         raise unprocessable(f"{singular}: must be an object")
     return body
+
+
+def load_by_uuid(storage, model, uuid: str):
+    """The row of `model` with this uuid, or None (also for anything that is not a uuid)."""
+    if not UUID_RE.match(uuid):
+        return None
+    storage.connect()
+    return model.get_or_none(model.uuid == uuid)
+
+
+def write(storage, work, refusals: dict):
+    """`work()` in one write transaction. `refusals` maps exception types (most specific first) to the API
+    error each becomes; the transaction is rolled back, so a refused request writes nothing."""
+    try:
+        with storage.write():
+            return work()
+    except tuple(refusals) as error:
+        answer = next(answer for kind, answer in refusals.items() if isinstance(error, kind))
+        raise answer(error) from None
 
 
 def unchanged_problems(body: dict, row, singular: str, attributes: tuple[str, ...]) -> list[str]:

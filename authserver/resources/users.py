@@ -15,11 +15,10 @@ from ..authn import Identity
 from ..db import Storage
 from ..errors import forbidden, not_found, not_logged_in, unprocessable
 from ..filters import Column, conditions, operators
-from ..ids import UUID_RE
 from ..listing import list_envelope, parse_list_query
 from ..users import PRIVILEGED_FIELDS, UserError, UserForbidden, UserService, user_json
 from ..validation import SchemaSet
-from .common import list_page, read_object, unchanged_problems
+from .common import list_page, load_by_uuid, read_object, unchanged_problems, write
 
 SINGULAR = "user"
 LIST_KIND = "arvados#userList"
@@ -56,10 +55,7 @@ class Users:
         return user_json(row, self.users.cluster_id)
 
     def _load(self, uuid: str):
-        if not UUID_RE.match(uuid):
-            return None
-        self.storage.connect()
-        return self.User.get_or_none(self.User.uuid == uuid)
+        return load_by_uuid(self.storage, self.User, uuid)
 
     @staticmethod
     def _relation(identity: Identity, row) -> str:
@@ -84,15 +80,12 @@ class Users:
 
     def _write(self, work):
         """Run `work()` in one write transaction; service refusals become 403/422, nothing is written."""
-        try:
-            with self.storage.write():
-                return work()
-        except UserForbidden as error:
-            raise forbidden(str(error)) from None
-        except UserError as error:
-            raise unprocessable(f"{SINGULAR}.{error}") from None
-        except peewee.IntegrityError:  # a concurrent create took the email or username first
-            raise unprocessable(f"{SINGULAR}: the email or username is taken") from None
+        return write(self.storage, work, {
+            UserForbidden: lambda error: forbidden(str(error)),
+            UserError: lambda error: unprocessable(f"{SINGULAR}.{error}"),
+            # a concurrent request took the email or username between the check and the write
+            peewee.IntegrityError: lambda error: unprocessable(f"{SINGULAR}: the email or username is taken"),
+        })
 
     # --- list and create -------------------------------------------------------------------------------
 
