@@ -43,15 +43,12 @@ def _json_param(req, name: str):
 
 def _non_negative_int(req, name: str, default: int) -> int:
     value = _param(req, name)
-    if value is None or value == "":
+    if value is None:
         return default
-    try:
-        number = int(value, 10)
-    except ValueError:
-        raise unprocessable(f"{name}: must be a non-negative integer") from None
-    if number < 0 or number > 2**31:
+    # ASCII digits only: int() would also take "", " 5", "+5", "5_000" and other scripts' digits.
+    if not (value.isascii() and value.isdigit()) or len(value) > 10 or int(value) > 2**31:
         raise unprocessable(f"{name}: must be a non-negative integer")
-    return number
+    return int(value)
 
 
 def parse_list_query(
@@ -74,7 +71,7 @@ def parse_list_query(
     except ApiError as error:
         problems.extend(error.messages)
     count = _param(req, "count")
-    if count not in (None, "", "exact", "none"):
+    if count not in (None, "exact", "none"):
         problems.append('count: must be "exact" or "none"')
     query.count_exact = count != "none"
 

@@ -172,7 +172,8 @@ class MarkdownReference:
                          f"| {_cell(self.constraints(target))} | {_cell(target.get('description', ''))} |")
         lines.append("")
         if node.get("additionalProperties") is False:
-            lines += ["Any other attribute is refused (422).", ""]
+            requests = {route.request for route in self.routes.routes}
+            lines += ["Any other attribute is refused (422)." if name in requests else "No other attributes.", ""]
         return lines
 
     # --- the page --------------------------------------------------------------------------------------

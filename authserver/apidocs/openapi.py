@@ -106,13 +106,15 @@ def _operation(route: Route, operation_id: str) -> dict:
         wrapper = singular(route.resource)
         operation["requestBody"] = {
             "required": False,
-            "description": f'The object wrapped in its singular name: {{"{wrapper}": {{...}}}}. A form body'
-                           f" (application/x-www-form-urlencoded) may carry it as the JSON string field {wrapper}.",
+            "description": f'The object wrapped in its singular name: {{"{wrapper}": {{...}}}}; other top-level keys'
+                           " are ignored (as upstream, where they are parameters), and an empty object means no"
+                           " attributes. A form body (application/x-www-form-urlencoded) may carry the object as the"
+                           f" JSON string field {wrapper}.",
             "content": {
                 "application/json": {"schema": {
                     "type": "object",
-                    "additionalProperties": False,
                     "properties": {wrapper: _ref(route.request)},
+                    "anyOf": [{"required": [wrapper]}, {"maxProperties": 0}],
                 }},
             },
         }
