@@ -92,6 +92,7 @@ class Users:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         identity: Identity = req.context.identity
         guard = req.context.guard
+        guard.require_collection("none")
         query = parse_list_query(
             req,
             max_limit=self.max_items,
@@ -99,7 +100,6 @@ class Users:
             orderable=set(self.columns),
             selectable=RESPONSE_FIELDS,
         )
-        guard.require_collection("none")
         User = self.User
         visible = guard.visible_targets()
         where = conditions(query.filters, self.columns, sqlite=self.storage.is_sqlite)
