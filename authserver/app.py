@@ -73,7 +73,8 @@ def build_services(config: Config, *, upgrade: bool = True) -> Services:
         storage.upgrade(config.cluster_id)
     routes = build_route_table()
     policy = PolicyHolder(load_policy(config.policy_path, routes.method_targets()))
-    reloader = PolicyReloader(policy, config.policy_path, routes.method_targets())  # started by `serve`
+    audit = AuditLog(storage)
+    reloader = PolicyReloader(policy, config.policy_path, routes.method_targets(), audit=audit)  # started by `serve`
     trust = TrustResolver(config.trusted_clients)
     return Services(
         config=config,
@@ -84,7 +85,7 @@ def build_services(config: Config, *, upgrade: bool = True) -> Services:
         tokens=TokenService(storage, config.cluster_id, config.max_token_lifetime),
         schemas=SchemaSet(),
         usage=UsageRecorder(storage),
-        audit=AuditLog(storage),
+        audit=audit,
         reloader=reloader,
         decision_log=DecisionLog(include_allowed=config.decision_log_allowed, path=config.decision_log_file),
     )

@@ -58,3 +58,28 @@ def test_audit_filters_and_bad_input(live_server):
     assert len(result.stderr.strip().splitlines()) == 1
     assert all(event["event_type"] == "token.created" for event in audit(live_server, "--type", "token.created"))
     assert len(audit(live_server, "--limit", "1")) == 1
+
+
+def test_policy_reloads_and_refusals_are_audited(tmp_path):
+    import shutil
+
+    from authserver.app import build_services
+    from authserver.audit import AuditLog
+    from authserver import POLICY_DIR
+
+    from .support import make_config
+
+    policy = tmp_path / "policy.yaml"
+    shutil.copy(POLICY_DIR / "default.yaml", policy)
+    services = build_services(make_config(tmp_path, policy=str(policy)))
+    try:
+        policy.write_text(policy.read_text() + "\n# an edit\n")
+        assert services.reloader.check()
+        policy.write_text("rules: [oops\n")
+        assert not services.reloader.check()
+        events = AuditLog(services.storage).query()
+        assert [event["event_type"] for event in events] == ["policy.refused", "policy.reloaded"]
+        assert events[0]["details"]["problems"][0].startswith(str(policy))
+        assert events[1]["details"]["digest"] == services.policy.policy.digest
+    finally:
+        services.close()

@@ -25,8 +25,9 @@ POLL_INTERVAL_SECONDS = 0.5
 
 class PolicyReloader:
     def __init__(self, holder, path: str | Path, route_targets: dict[str, tuple], *,
-                 interval: float = POLL_INTERVAL_SECONDS):
+                 interval: float = POLL_INTERVAL_SECONDS, audit=None):
         self.holder = holder  # authz.PolicyHolder: `holder.policy` is the active policy
+        self.audit = audit  # audit.AuditLog, or None: reloads and refusals are security events
         self.path = Path(path)
         self.route_targets = route_targets
         self.interval = interval
@@ -71,15 +72,27 @@ class PolicyReloader:
             for problem in error.problems:
                 log.error("policy reload refused: %s", problem)
             log.error("policy reload refused: keeping the active policy (sha256 %s)", active.digest)
+            self._audit("policy.refused", {"path": str(self.path), "problems": error.problems[:20],
+                                           "active_digest": active.digest})
             return False
         self.holder.policy = policy  # one reference assignment: each request reads it once
         self.last_error = None
         self.last_error_at = None
         self._fingerprint = self._fingerprint_now()  # the new policy may extend other files
         log.info("policy reloaded from %s (sha256 %s, %d rules)", self.path, policy.digest, len(policy.rules))
+        self._audit("policy.reloaded", {"path": str(self.path), "digest": policy.digest,
+                                        "previous_digest": active.digest, "rules": len(policy.rules)})
         for warning in policy_warnings(policy):  # loaded, but probably not what was meant (`policy check`)
             log.warning("policy: %s", warning)
         return True
+
+    def _audit(self, event_type: str, details: dict) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit.record(event_type, details=details)
+        except Exception as error:  # noqa: BLE001 - a failing database must not stop a policy reload
+            log.warning("could not record %s in the audit log: %s", event_type, error)
 
     def request_reload(self) -> None:
         """Ask for a reload now (the SIGHUP handler calls this; it only sets an event)."""
