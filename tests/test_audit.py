@@ -83,3 +83,28 @@ def test_policy_reloads_and_refusals_are_audited(tmp_path):
         assert events[1]["details"]["digest"] == services.policy.policy.digest
     finally:
         services.close()
+
+
+def test_logins_and_logouts_are_audited(tmp_path):
+    from .login_session import LoginSession, token_from_redirect
+    from .support import LiveServer
+
+    server = LiveServer(tmp_path, login__allowed_clients=["https://app.example.org"]).start()
+    try:
+        user = server.actors.user(password="a good long password")
+        session = LoginSession(server.base_url)
+        app_page = "https://app.example.org/page"
+        assert session.sign_in(app_page, user.email, "the wrong password").status_code == 401
+        token = token_from_redirect(session.sign_in(app_page, user.email, "a good long password"))
+        assert session.logout(token=token).status_code == 200
+        events = audit(server, "--limit", "10")
+        types = [event["event_type"] for event in events]
+        assert types[:3] == ["logout", "login.success", "login.failure"]
+        failure = events[2]
+        assert failure["object_uuid"] == user.uuid
+        assert failure["details"]["reason"] == "wrong password or unknown email"
+        assert user.email not in json.dumps(failure)
+        assert events[1]["actor_uuid"] == user.uuid and events[1]["details"]["client"] == "https://app.example.org/"
+        assert "a good long password" not in json.dumps(events) and token.split("/")[-1] not in json.dumps(events)
+    finally:
+        server.stop()

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 import falcon
 
+from ..audit import AuditLog
 from ..authn import Authenticator, TrustResolver, presented_token
 from ..clients import ClientService
 from ..csrf import FIELD_NAME as CSRF_FIELD
@@ -71,8 +72,10 @@ class Login:
         csrf: CsrfGuard,
         pages: LoginPages,
         token_lifetime_seconds: int | None,
+        audit: AuditLog,
     ):
         self.storage = storage
+        self.audit = audit
         self.users = users
         self.clients = clients
         self.tokens = tokens
@@ -129,6 +132,7 @@ class Login:
         attempt = self.throttle.reserve(email, req.remote_addr)
         if isinstance(attempt, Throttled):
             log.warning("login throttled from %s for %d s", req.remote_addr, attempt.retry_after)
+            self._audit_failure(req, target, None, "throttled")
             show_form(falcon.HTTP_429, f"Too many failed sign-in attempts. Try again in {_minutes(attempt.retry_after)}.")
             resp.set_header("Retry-After", str(attempt.retry_after))
             return None
@@ -138,6 +142,7 @@ class Login:
         password_ok = verify_password(password, user.password_hash if user is not None else None)
         if not password_ok or not user.is_active:
             log.warning("login failed from %s", req.remote_addr)
+            self._audit_failure(req, target, user, "inactive user" if password_ok else "wrong password or unknown email")
             return show_form(falcon.HTTP_401, FAILURE_MESSAGE)
         now = utcnow()
         with self.storage.write():
@@ -151,6 +156,9 @@ class Login:
                 ip_address=req.remote_addr,
                 modified_by_user_uuid=user.uuid,
             )
+            self.audit.record("login.success", actor_uuid=user.uuid, token_uuid=token.uuid, object_uuid=token.uuid,
+                              ip_address=req.remote_addr, request_id=req.context.request_id,
+                              details={"client": client.url_prefix})
         log.info("login: user %s signed in to %s from %s, token %s", user.uuid, client.url_prefix,
                  req.remote_addr, token.uuid)
         resp.status = falcon.HTTP_303
@@ -158,10 +166,18 @@ class Login:
         return None
 
 
+    def _audit_failure(self, req: falcon.Request, target: ReturnTo, user, reason: str) -> None:
+        # The attempted email is not recorded: people type passwords into the email field.
+        self.audit.record("login.failure", object_uuid=user.uuid if user is not None else None,
+                          ip_address=req.remote_addr, request_id=req.context.request_id,
+                          details={"reason": reason, "client": target.origin.url_prefix})
+
+
 class Logout:
     def __init__(self, *, storage: Storage, authenticator: Authenticator, return_to: ReturnToValidator,
-                 pages: LoginPages):
+                 pages: LoginPages, audit: AuditLog):
         self.storage = storage
+        self.audit = audit
         self.authenticator = authenticator
         self.return_to = return_to
         self.pages = pages
@@ -176,6 +192,9 @@ class Logout:
             Token.update(expires_at=now, modified_at=now, modified_by_user_uuid=identity.user_uuid).where(
                 (Token.id == identity.token_id) & (Token.expires_at.is_null() | (Token.expires_at > now))
             ).execute()
+            self.audit.record("logout", actor_uuid=identity.user_uuid, token_uuid=identity.token_uuid,
+                              object_uuid=identity.token_uuid, ip_address=req.remote_addr,
+                              request_id=req.context.request_id)
         log.info("logout: token %s of user %s expired", identity.token_uuid, identity.user_uuid)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -219,6 +238,7 @@ def add_login_routes(app: falcon.App, services) -> None:
         csrf=CsrfGuard(config.external_url),
         pages=pages,
         token_lifetime_seconds=config.login_token_lifetime,
+        audit=services.audit,
     ))
     app.add_route("/logout", Logout(storage=storage, authenticator=services.authenticator, return_to=return_to,
-                                    pages=pages))
+                                    pages=pages, audit=services.audit))
