@@ -191,26 +191,32 @@ def read_policy_source(path: str | Path, chain: tuple[Path, ...] = ()) -> Policy
     return PolicySource(list(rules.values()), base.files + [(str(path), content)], data.get("name", ""))
 
 
+def resolve_method_pattern(pattern: str, known: dict[str, tuple]) -> frozenset[str]:
+    """The methods `resource.method`, `resource.*` or `*` names; ValueError says what is unknown."""
+    if pattern == "*":
+        return frozenset(known)
+    if pattern.endswith(".*"):
+        resource = pattern[:-2]
+        resources = {name.split(".", 1)[0] for name in known}
+        if resource not in resources:
+            raise ValueError(f"unknown resource {resource!r} in {pattern!r} (known: {', '.join(sorted(resources))})")
+        return frozenset(name for name in known if name.startswith(resource + "."))
+    if pattern not in known:
+        raise ValueError(f"unknown method {pattern!r}")
+    return frozenset([pattern])
+
+
 def _resolve_methods(rule: RawRule, known: dict[str, tuple], problems: list) -> frozenset:
     patterns = rule.data["methods"]
     single = isinstance(patterns, str)
     patterns = [patterns] if single else patterns
-    resources = {name.split(".", 1)[0] for name in known}
     resolved = set()
     for index, pattern in enumerate(patterns):
         where = rule.where("methods") if single else rule.where("methods", index)
-        if pattern == "*":
-            resolved.update(known)
-        elif pattern.endswith(".*"):
-            resource = pattern[:-2]
-            if resource not in resources:
-                problems.append(f"{where}: unknown resource {resource!r} in {pattern!r} "
-                                f"(known: {', '.join(sorted(resources))})")
-            resolved.update(name for name in known if name.startswith(resource + "."))
-        elif pattern not in known:
-            problems.append(f"{where}: unknown method {pattern!r}")
-        else:
-            resolved.add(pattern)
+        try:
+            resolved.update(resolve_method_pattern(pattern, known))
+        except ValueError as error:
+            problems.append(f"{where}: {error}")
     return frozenset(resolved)
 
 

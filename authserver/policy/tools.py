@@ -13,6 +13,7 @@ from pathlib import Path
 from ..routes import build_route_table
 from .analysis import policy_warnings
 from .engine import DEFAULT_DENY, TARGETS, TOKEN_CLASSES, Policy
+from .invariants import invariant_report, load_invariants
 from .loader import PolicyError, load_policy
 from .render import FORMATS, render
 from .testing import is_table_path, load_test_table, run_table, table_path_for
@@ -60,11 +61,23 @@ def policy_check(args, config) -> int:
             print(f"{path}: invalid ({len(error.problems)} problem{'s' if len(error.problems) != 1 else ''})")
             status = EXIT_INVALID
             continue
+        try:
+            invariants = load_invariants(path, route_targets)
+        except PolicyError as error:
+            _print_problems(error)
+            print(f"{path}: invalid ({len(error.problems)} problem{'s' if len(error.problems) != 1 else ''})")
+            status = EXIT_INVALID
+            continue
         warnings = policy_warnings(policy)
         for warning in warnings:
             print(warning)
-        print(f"{path}: ok: {len(policy.rules)} rules, {len(policy.table)} cells, {len(warnings)} warnings")
-        if warnings and args.strict and status == EXIT_OK:
+        violations, failed = invariant_report(invariants, policy)
+        for line in violations:
+            print(line)
+        verdict = f"FAILED: {failed} of {len(invariants)} invariants violated" if failed else "ok"
+        print(f"{path}: {verdict}: {len(policy.rules)} rules, {len(policy.table)} cells, {len(warnings)} warnings, "
+              f"{len(invariants) - failed} invariants proved")
+        if (failed or (warnings and args.strict)) and status == EXIT_OK:
             status = EXIT_FAILED
     return status
 

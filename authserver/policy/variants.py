@@ -50,6 +50,19 @@ STANDARD_VARIANTS = tuple(
     for is_admin in ((True,) if token_class == "system" else (False, True))
 )
 
+# Every combination a cell of the table can describe for a real token: the standard columns, active and
+# inactive. (A system token with is_admin=false cannot exist, so those cells are outside the domain.) The
+# assurance tools (invariants, coverage, diff, the golden CSV) all range over exactly these cells.
+ALL_VARIANTS = STANDARD_VARIANTS + tuple(Variant(v.token_class, v.is_admin, False) for v in STANDARD_VARIANTS)
+
+
+def domain_cells(route_targets: dict[str, tuple[str, ...]]):
+    """(variant, method, target) for every cell of ALL_VARIANTS, in a stable order (methods as routed)."""
+    for method, targets in route_targets.items():
+        for target in targets:
+            for variant in ALL_VARIANTS:
+                yield variant, method, target
+
 
 def targets_expression(allowed: frozenset[str] | set[str], targets: tuple[str, ...]) -> str:
     """How a test table writes the allowed targets of a cell: allow (all), deny (none), or `self+own`."""
