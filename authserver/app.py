@@ -19,7 +19,7 @@ from .apidocs.discovery import DISCOVERY_PATH, DiscoveryDocument
 from .apidocs.openapi import OpenApiDocument
 from .apidocs.resources import OPENAPI_PATH, GeneratedDocument
 from .authn import AuthenticationMiddleware, Authenticator, TrustResolver
-from .audit import AuditLog
+from .audit import AuditContextMiddleware, AuditLog
 from .authz import PolicyHolder, PolicyMiddleware
 from .config import Config
 from .db import Storage, open_database
@@ -107,6 +107,7 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
             CorsMiddleware(),
             BodyMiddleware(config.max_body_bytes),
             AuthenticationMiddleware(services.authenticator, route_index, services.usage),
+            AuditContextMiddleware(),
             ScopeMiddleware(),
             PolicyMiddleware(services.policy, services.decision_log),
         ]

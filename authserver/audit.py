@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextvars import ContextVar
 
 from .db import Storage
 from .ids import format_timestamp, utcnow
@@ -33,6 +34,33 @@ EVENT_TYPES = (
     "policy.reloaded",
     "policy.refused",
 )
+
+
+# Who is acting in the request being served (set by AuditContextMiddleware): services deep below the
+# resources record events without having the request handed down to them. Outside a request (the CLI)
+# it is empty and callers name the actor themselves.
+_request_context: ContextVar[dict] = ContextVar("authserver_audit_context", default={})
+
+
+def set_audit_context(context: dict) -> None:
+    """For the command line: who is acting, for the events recorded from here on."""
+    _request_context.set(dict(context))
+
+
+class AuditContextMiddleware:
+    """Stage after authentication: remember the request's client address, request id and caller."""
+
+    def process_request(self, req, resp) -> None:
+        _request_context.set({"ip_address": req.remote_addr, "request_id": req.context.request_id})
+
+    def process_resource(self, req, resp, resource, params) -> None:
+        identity = getattr(req.context, "identity", None)
+        if identity is not None:
+            _request_context.set({**_request_context.get(), "actor_uuid": identity.user_uuid,
+                                  "token_uuid": identity.token_uuid})
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        _request_context.set({})
 
 
 def event_json(row) -> dict:
@@ -66,34 +94,21 @@ class AuditLog:
         """Record an event in the current write transaction (or in one of its own, outside any)."""
         if event_type not in EVENT_TYPES:
             raise ValueError(f"unknown audit event type {event_type!r}")
+        context = _request_context.get()
         fields = dict(
             created_at=utcnow(),
             event_type=event_type,
-            actor_uuid=actor_uuid,
-            token_uuid=token_uuid,
+            actor_uuid=actor_uuid or context.get("actor_uuid"),
+            token_uuid=token_uuid or context.get("token_uuid"),
             object_uuid=object_uuid,
-            ip_address=ip_address,
-            request_id=request_id,
+            ip_address=ip_address or context.get("ip_address"),
+            request_id=request_id or context.get("request_id"),
             details=details or {},
         )
         with self.storage.write():
             row = self.storage.models.AuditEvent.create(**fields)
             line = json.dumps({"audit": event_json(row)}, sort_keys=True)
             self.storage.on_commit(lambda: log.info(line))
-
-    def record_for_request(self, req, event_type: str, *, object_uuid: str | None = None,
-                           details: dict | None = None) -> None:
-        """Record an event of an API request: the caller, its token, its address and the request id."""
-        identity = getattr(req.context, "identity", None)
-        self.record(
-            event_type,
-            actor_uuid=identity.user_uuid if identity else None,
-            token_uuid=identity.token_uuid if identity else None,
-            object_uuid=object_uuid,
-            ip_address=req.remote_addr,
-            request_id=getattr(req.context, "request_id", None),
-            details=details,
-        )
 
     def query(self, *, event_type: str | None = None, since=None, object_uuid: str | None = None,
               limit: int = 100) -> list[dict]:

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from . import __version__
 from .apidocs.command import add_docs_commands
-from .audit import AuditLog
+from .audit import AuditLog, set_audit_context
 from .config import Config, ConfigError, load_config
 from .db import DatabaseError, Storage, open_database
 from .durations import parse_duration
@@ -476,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_config(getattr(args, "config", None))
+        # Audit events made by commands name the system user and the command line as their source.
+        set_audit_context({"actor_uuid": fixed_uuid(config.cluster_id, USER_TYPE), "request_id": "command line"})
         return args.handler(args, config)
     except (CliError, ConfigError, DatabaseError) as error:
         print(f"authserver: error: {error}", file=sys.stderr)

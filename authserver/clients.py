@@ -10,6 +10,7 @@ Deleting a client deletes its tokens (foreign-key cascade).
 from __future__ import annotations
 
 from .authn import TrustResolver
+from .audit import AuditLog
 from .db import Storage
 from .ids import CLIENT_TYPE, USER_TYPE, UUID_RE, fixed_uuid, format_timestamp, new_uuid, utcnow
 from .origins import OriginError, parse_origin
@@ -52,6 +53,8 @@ def canonical_prefix(url: str) -> str:
 class ClientService:
     def __init__(self, storage: Storage, cluster_id: str):
         self.storage = storage
+        # Registering, trusting and deleting clients are security events, from the API, the CLI or a login.
+        self.audit = AuditLog(storage)
         self.cluster_id = cluster_id
         self.ApiClient = storage.models.ApiClient
 
@@ -85,6 +88,8 @@ class ClientService:
             modified_at=now,
             modified_by_user_uuid=modified_by_user_uuid,
         )
+        self.audit.record("client.created", object_uuid=row.uuid,
+                          details={"url_prefix": url_prefix, "is_trusted": bool(is_trusted)})
         return row, True
 
     def create(self, url_prefix: str, *, name: str = "", is_trusted: bool = False,
@@ -119,8 +124,13 @@ class ClientService:
             return row
         values.update(modified_at=utcnow(), modified_by_user_uuid=modified_by_user_uuid)
         self.ApiClient.update(**values).where(self.ApiClient.id == row.id).execute()
+        if "is_trusted" in values and values["is_trusted"] != bool(row.is_trusted):
+            self.audit.record("client.trust_changed", object_uuid=row.uuid,
+                              details={"url_prefix": row.url_prefix, "from": bool(row.is_trusted),
+                                       "to": values["is_trusted"]})
         return self.ApiClient.get_by_id(row.id)
 
     def delete(self, row) -> None:
         """Delete a client; every token issued to it goes with it (ON DELETE CASCADE), so they stop working."""
         self.ApiClient.delete().where(self.ApiClient.id == row.id).execute()
+        self.audit.record("client.deleted", object_uuid=row.uuid, details={"url_prefix": row.url_prefix})

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from .audit import AuditLog
 from .db import Storage
 from .ids import USER_TYPE, fixed_uuid, format_timestamp, new_uuid, utcnow
 from .passwords import hash_password, password_problem
@@ -65,6 +66,8 @@ def user_json(row, cluster_id: str) -> dict:
 class UserService:
     def __init__(self, storage: Storage, cluster_id: str):
         self.storage = storage
+        # Every change of a user is a security event, whichever door it came through (API, CLI).
+        self.audit = AuditLog(storage)
         self.cluster_id = cluster_id
         self.system_uuid = fixed_uuid(cluster_id, USER_TYPE)
         self.User = storage.models.User
@@ -145,7 +148,7 @@ class UserService:
         self._check_username(username)
         self._check_password(password)
         now = utcnow()
-        return self.User.create(
+        row = self.User.create(
             uuid=new_uuid(self.cluster_id, USER_TYPE),
             email=email,
             email_key=email_key(email),
@@ -160,6 +163,9 @@ class UserService:
             modified_at=now,
             modified_by_user_uuid=modified_by_user_uuid,
         )
+        self.audit.record("user.created", object_uuid=row.uuid,
+                          details={"is_admin": bool(is_admin), "is_active": bool(is_active)})
+        return row
 
     def update(self, row, changes: dict, *, actor_user_id: int | None, modified_by_user_uuid: str | None):
         """Apply `changes` (attributes of EDITABLE_FIELDS) to `row`; returns the row as stored afterwards.
@@ -201,6 +207,12 @@ class UserService:
             return row
         values.update(modified_at=utcnow(), modified_by_user_uuid=modified_by_user_uuid)
         self.User.update(**values).where(self.User.id == row.id).execute()
+        for attribute, event_type in (("is_admin", "user.admin_changed"), ("is_active", "user.active_changed")):
+            if attribute in values:
+                self.audit.record(event_type, object_uuid=row.uuid,
+                                  details={"from": bool(getattr(row, attribute)), "to": values[attribute]})
+        if "password_hash" in values:
+            self.audit.record("user.password_changed", object_uuid=row.uuid)
         return self.User.get_by_id(row.id)
 
     def delete(self, row) -> None:
@@ -209,3 +221,4 @@ class UserService:
             raise UserError("uuid: the system user cannot be deleted")
         self._check_keeps_an_admin(row, is_admin=row.is_admin, is_active=row.is_active, deleting=True)
         self.User.delete().where(self.User.id == row.id).execute()
+        self.audit.record("user.deleted", object_uuid=row.uuid, details={"was_admin": bool(row.is_admin)})

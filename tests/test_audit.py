@@ -97,9 +97,12 @@ def test_logins_and_logouts_are_audited(tmp_path):
         assert session.sign_in(app_page, user.email, "the wrong password").status_code == 401
         token = token_from_redirect(session.sign_in(app_page, user.email, "a good long password"))
         assert session.logout(token=token).status_code == 200
-        events = audit(server, "--limit", "10")
+        everything = audit(server, "--limit", "20")
+        # the first sign-in to this app also registered it as a client
+        assert any(event["event_type"] == "client.created" for event in everything)
+        events = [event for event in everything if event["event_type"].startswith(("login", "logout"))]
         types = [event["event_type"] for event in events]
-        assert types[:3] == ["logout", "login.success", "login.failure"]
+        assert types == ["logout", "login.success", "login.failure"]
         failure = events[2]
         assert failure["object_uuid"] == user.uuid
         assert failure["details"]["reason"] == "wrong password or unknown email"
@@ -108,3 +111,45 @@ def test_logins_and_logouts_are_audited(tmp_path):
         assert "a good long password" not in json.dumps(events) and token.split("/")[-1] not in json.dumps(events)
     finally:
         server.stop()
+
+
+def test_user_and_client_changes_are_audited_with_the_caller(live_server):
+    system = live_server.actors.token("system")
+    admin = live_server.actors.token("trusted", admin=True)
+    users = "/arvados/v1/users"
+    created = requests.post(live_server.url(users), headers={**system.headers, "X-Request-Id": "make-user"},
+                            json={"user": {"email": "audited@example.org", "password": "long enough pw"}}, timeout=10)
+    assert created.status_code == 200, created.text
+    uuid = created.json()["uuid"]
+    for change in ({"is_admin": True}, {"is_active": False}, {"password": "another long pw"}):
+        response = requests.patch(live_server.url(f"{users}/{uuid}"), headers=admin.headers,
+                                  json={"user": change}, timeout=10)
+        assert response.status_code == 200, response.text
+    events = audit(live_server, "--object", uuid)
+    assert [event["event_type"] for event in events] == [
+        "user.password_changed", "user.active_changed", "user.admin_changed", "user.created"]
+    assert events[0]["actor_uuid"] == admin.user_uuid and events[0]["token_uuid"] == admin.token_uuid
+    assert events[2]["details"] == {"from": False, "to": True}
+    assert events[3]["request_id"] == "make-user" and events[3]["actor_uuid"] == system.user_uuid
+    assert "long enough pw" not in json.dumps(events) and "another long pw" not in json.dumps(events)
+
+    clients = "/arvados/v1/api_clients"
+    client = requests.post(live_server.url(clients), headers=system.headers,
+                           json={"api_client": {"url_prefix": "https://audited.example.org/"}}, timeout=10).json()
+    requests.patch(live_server.url(f"{clients}/{client['uuid']}"), headers=system.headers,
+                   json={"api_client": {"is_trusted": True}}, timeout=10)
+    requests.delete(live_server.url(f"{clients}/{client['uuid']}"), headers=system.headers, timeout=10)
+    events = audit(live_server, "--object", client["uuid"])
+    assert [event["event_type"] for event in events] == ["client.deleted", "client.trust_changed", "client.created"]
+    assert events[1]["details"]["to"] is True
+
+
+def test_command_line_changes_name_the_system_user(live_server):
+    result = subprocess.run([sys.executable, "-m", "authserver.cli", "--config", str(live_server.config_path),
+                             "client", "create", "https://cli-audited.example.org", "--trusted"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    uuid = json.loads(result.stdout)["uuid"]
+    (event,) = audit(live_server, "--object", uuid)
+    assert event["event_type"] == "client.created"
+    assert event["actor_uuid"] == "zzzzz-tpzed-000000000000000" and event["request_id"] == "command line"

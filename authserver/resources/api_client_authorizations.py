@@ -206,8 +206,8 @@ class ApiClientAuthorizations:
                 modified_by_user_uuid=identity.user_uuid,
                 exempt_from_cap=identity.is_admin and expires_at is not None and "expires_at" in body,
             )
-            self.audit.record_for_request(req, "token.created", object_uuid=row.uuid,
-                                          details={"owner_uuid": owner.uuid, "scopes": list(scopes)})
+            self.audit.record("token.created", object_uuid=row.uuid,
+                              details={"owner_uuid": owner.uuid, "scopes": list(scopes)})
         resp.media = token_json(row, owner.uuid, secret)
 
     def on_post_system_auth(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -235,9 +235,9 @@ class ApiClientAuthorizations:
                 modified_by_user_uuid=identity.user_uuid,
             )
             owner_uuid = self.User.get_by_id(system_user_id).uuid
-            self.audit.record_for_request(req, "token.created", object_uuid=row.uuid,
-                                          details={"owner_uuid": owner_uuid, "scopes": list(scopes),
-                                                   "via": "create_system_auth"})
+            self.audit.record("token.created", object_uuid=row.uuid,
+                              details={"owner_uuid": owner_uuid, "scopes": list(scopes),
+                                       "via": "create_system_auth"})
         resp.media = token_json(row, owner_uuid, secret)
 
     # --- one token ---------------------------------------------------------------------------------------
@@ -291,8 +291,8 @@ class ApiClientAuthorizations:
                 changes.update(modified_at=utcnow(), modified_by_user_uuid=identity.user_uuid)
                 self.Token.update(**changes).where(self.Token.id == row.id).execute()
                 row = self._load(uuid)
-                self.audit.record_for_request(
-                    req, "token.updated", object_uuid=row.uuid,
+                self.audit.record(
+                    "token.updated", object_uuid=row.uuid,
                     details={"scopes": list(row.scopes), "expires_at": format_timestamp(row.expires_at)},
                 )
         resp.media = token_json(row, row.owner_uuid)
@@ -307,6 +307,6 @@ class ApiClientAuthorizations:
                 raise not_found()
             req.context.guard.require(self._relation(req.context.identity, row))
             self.Token.delete().where(self.Token.id == row.id).execute()
-            self.audit.record_for_request(req, "token.revoked", object_uuid=row.uuid,
-                                          details={"owner_uuid": row.owner_uuid})
+            self.audit.record("token.revoked", object_uuid=row.uuid,
+                              details={"owner_uuid": row.owner_uuid})
         resp.media = token_json(row, row.owner_uuid)
