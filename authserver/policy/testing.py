@@ -63,17 +63,21 @@ def _default_policy_path(table_path: Path) -> Path:
     return table_path.with_name(table_path.name[: -len(TEST_SUFFIX)] + ".yaml")
 
 
-def _matrix_expectations(document: YamlDocument, route_targets: dict, problems: list) -> tuple[list, set, set]:
-    matrix = document.data["matrix"]
+def _matrix_expectations(document: YamlDocument, route_targets: dict, problems: list, path: tuple = ("matrix",),
+                         earlier: tuple = ()) -> tuple[list, set, set]:
+    """The cells of one matrix (`matrix`, or one of `matrices`); a column of an earlier matrix is an error."""
+    matrix = document.data
+    for key in path:
+        matrix = matrix[key]
     columns = []
     for index, label in enumerate(matrix["columns"]):
         variant = parse_variant(label)
-        if variant in columns:
-            problems.append(f"{document.where(('matrix', 'columns', index))}: column {label!r} repeats an earlier one")
+        if variant in columns or variant in earlier:
+            problems.append(f"{document.where(path + ('columns', index))}: column {label!r} repeats an earlier one")
         columns.append(variant)
     expectations = []
     for method, cells in matrix["rows"].items():
-        row_path = ("matrix", "rows", method)
+        row_path = path + ("rows", method)
         if isinstance(method, bool):  # `on:` / `yes:` as a row name
             problems.append(f"{document.where(row_path)}: a row name reads as the boolean {str(method).lower()} "
                             "(YAML reads yes/no/on/off as booleans); quote it")
@@ -144,6 +148,11 @@ def load_test_table(path: str | Path, route_targets: dict[str, tuple]) -> TestTa
     if problems:
         raise PolicyError(problems)
     expectations, methods, columns = _matrix_expectations(document, route_targets, problems)
+    for index in range(len(document.data.get("matrices", []))):  # more columns, e.g. inactive users
+        more, _, more_columns = _matrix_expectations(document, route_targets, problems, ("matrices", index),
+                                                     tuple(columns))
+        expectations += more
+        columns |= more_columns
     expectations += _case_expectations(document, route_targets, problems)
     if problems:
         raise PolicyError(problems)

@@ -13,8 +13,10 @@ from pathlib import Path
 from ..routes import build_route_table
 from .analysis import policy_warnings
 from .engine import DEFAULT_DENY, TARGETS, TOKEN_CLASSES, Policy
+from .coverage import measure_coverage
 from .invariants import invariant_report, load_invariants
 from .loader import PolicyError, load_policy
+from .mutation import mutation_check
 from .render import FORMATS, render
 from .testing import is_table_path, load_test_table, run_table, table_path_for
 
@@ -110,7 +112,18 @@ def policy_test(args, config) -> int:
             continue
         report = run_table(table, policy)
         print(report.render())
-        if not report.passed and status == EXIT_OK:
+        failed = not report.passed
+        coverage = measure_coverage(table, policy)
+        if args.require_coverage and not coverage.complete:
+            for line in coverage.details(table.rows_where):
+                print(line)
+            failed = True
+        print(f"{table.path}: {coverage.summary()}")
+        if args.mutate:
+            mutation = mutation_check(table, policy)
+            print(mutation.render(table.path))
+            failed = failed or bool(mutation.survivors)
+        if failed and status == EXIT_OK:
             status = EXIT_FAILED
     return status
 
@@ -206,6 +219,10 @@ def add_policy_commands(commands, common: argparse.ArgumentParser, parser_class)
     test = policy.add_parser("test", parents=[common],
                              help="run the test tables (FILE.test.yaml beside each policy, or the tables named)")
     test.add_argument("files", nargs="*", metavar="FILE")
+    test.add_argument("--require-coverage", action="store_true",
+                      help="exit 1 unless every cell is asserted and every rule decides an asserted cell")
+    test.add_argument("--mutate", action="store_true",
+                      help="exit 1 when a rule can be flipped, dropped or loosened without a test noticing")
     test.set_defaults(handler=policy_test)
 
     table = policy.add_parser("table", parents=[common], help="print the effective decision matrix")
