@@ -7,8 +7,10 @@ parameters into a checked `ListQuery` (422 for anything it cannot honour) and bu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .errors import ApiError, unprocessable
+from .validation import SchemaSet
 from .wire import parse_json_text
 
 DEFAULT_LIMIT = 100
@@ -39,6 +41,23 @@ def _json_param(req, name: str):
         return parse_json_text(value, name)
     except ValueError as error:
         raise unprocessable(f"{name}: {error}") from None
+
+
+@lru_cache(maxsize=1)
+def _query_schemas() -> SchemaSet:
+    """The shapes of filters, where, order and select (schemas/api/query.schema.json), loaded once."""
+    return SchemaSet()
+
+
+def _shaped_json_param(req, name: str, schema_name: str, problems: list[str]):
+    """A JSON parameter that has its documented shape (lengths, types, no control characters), else None
+    with its problems added: the published schema and what the server accepts are the same."""
+    value = _json_param(req, name)
+    if value is None:
+        return None
+    shape_problems = _query_schemas().problems(schema_name, value, name)
+    problems.extend(shape_problems)
+    return None if shape_problems else value
 
 
 def _non_negative_int(req, name: str, default: int) -> int:
@@ -75,7 +94,7 @@ def parse_list_query(
         problems.append('count: must be "exact" or "none"')
     query.count_exact = count != "none"
 
-    filters = _json_param(req, "filters")
+    filters = _shaped_json_param(req, "filters", "Filters", problems)
     if filters is not None:
         if not isinstance(filters, list):
             problems.append("filters: must be a list of [attribute, operator, operand]")
@@ -95,7 +114,7 @@ def parse_list_query(
                     )
                 else:
                     query.filters.append((attribute, operator, operand))
-    where = _json_param(req, "where")
+    where = _shaped_json_param(req, "where", "Where", problems)
     if where is not None:
         if not isinstance(where, dict):
             problems.append("where: must be an object of attribute: value")
@@ -106,7 +125,12 @@ def parse_list_query(
                 else:
                     query.filters.append((attribute, "=", operand))
 
-    order = _json_param(req, "order")
+    # Conditions are ANDed in one SQL expression; SQLite's parser nests each one (its stack holds about 100).
+    max_conditions = _query_schemas().schema("Filters")["maxItems"]
+    if len(query.filters) > max_conditions:
+        problems.append(f"filters and where: at most {max_conditions} conditions together")
+
+    order = _shaped_json_param(req, "order", "Order", problems)
     if isinstance(order, str):
         order = [part.strip() for part in order.split(",")]
     if order is not None:
@@ -124,7 +148,7 @@ def parse_list_query(
                     continue
                 query.order.append((attribute, len(words) == 2 and words[1].lower() == "desc"))
 
-    select = _json_param(req, "select")
+    select = _shaped_json_param(req, "select", "Select", problems)
     if select is not None:
         if not isinstance(select, list) or not all(isinstance(name, str) for name in select):
             problems.append("select: must be a list of attribute names")

@@ -19,6 +19,7 @@ from . import SCHEMA_DIR
 from .errors import unprocessable
 
 API_SCHEMA_DIR = SCHEMA_DIR / "api"
+MAX_ECHO = 300  # characters of one problem's message that may quote the offending value
 
 
 @cache
@@ -121,6 +122,13 @@ class SchemaSet:
             elif best.validator == "pattern" and best.schema.get("description"):
                 # A regular expression is no help to a caller; the schema's description says what is meant.
                 message = f"{best.instance!r} is not valid: expected {best.schema['description']}"
+            if len(message) > MAX_ECHO:
+                # jsonschema quotes the whole value: a long one (a 100-item list, a huge string) is not sent back.
+                limit = best.validator_value if isinstance(best.validator_value, (int, float)) else None
+                if best.validator == "pattern" and best.schema.get("description"):
+                    message = f"is not valid: expected {best.schema['description']}"
+                else:
+                    message = f"is not valid: {best.validator}" + (f" is {limit}" if limit is not None else "")
             messages.append(f"{_format_path(root, best.absolute_path)}: {message}")
         return messages
 
