@@ -37,8 +37,9 @@ Conventions (SPEC §3):
   A long query may be sent as `POST` with `X-HTTP-Method-Override: GET` and a form body, as the SDK does.
 - Bodies are parsed strictly: not UTF-8, malformed, `NaN`/`Infinity`, duplicate keys or nesting deeper than
   64 levels is 400. A body over `api.max_body_bytes` is 413 before it is parsed (chunked bodies too; the HTTP
-  server itself refuses anything over twice the limit). Strings with NUL or other control characters fail
-  their schema (422).
+  server itself refuses anything over twice the limit). Strings with NUL or other control characters (escaped
+  in JSON, as `\\u0000`) fail their schema: 422, in bodies and in `filters`/`where` alike; a raw control
+  character inside a JSON string is malformed JSON (400). Each 422 message names the JSON path of its problem.
 """
 
 
