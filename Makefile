@@ -1,7 +1,7 @@
 # authserver — the two commands of the README, and a few more.
 #   make serve   set up .venv, create the database and a first admin under var/, serve on 127.0.0.1:8000
 #   make test    set up .venv with the test extras, run the whole suite
-#   make docs    regenerate docs/api.md from the route table and schemas (a test checks it is current)
+#   make docs    regenerate docs/api.md and the golden policy tables policies/*.csv (tests check both are current)
 #   make bench   the benchmark suite against a bare baseline (docs/performance.md); BENCH_QUICK=1 for a smoke run
 PYTHON ?= python3
 VENV := .venv
@@ -64,6 +64,8 @@ test: $(VENV)/.installed-test browser
 
 docs: $(VENV)/.installed
 	$(BIN)/authserver docs api > docs/api.md
+	for policy in policies/default.yaml policies/arvados-2.7.yaml; do \
+	  $(BIN)/authserver policy table --format csv $$policy > $${policy%.yaml}.csv; done
 
 # Loopback only, bounded in time (about 6 minutes; BENCH_QUICK=1: about 1); installs wrk with apt-get if missing.
 bench: $(VENV)/.installed-bench

@@ -10,8 +10,9 @@ import csv
 import io
 from html import escape
 
+from .capabilities import capability_sentences
 from .engine import DEFAULT_DENY, Decision, Policy, Rule
-from .variants import STANDARD_VARIANTS
+from .variants import STANDARD_VARIANTS, domain_cells
 
 FORMATS = ("text", "markdown", "html", "csv")
 LEGEND = ("allow = allowed; allow* = allowed with constraints (scopes/expiry within the creator's); "
@@ -43,7 +44,7 @@ def render_text(policy: Policy) -> str:
     lines = [_title(policy), ""]
     for row in [header] + body:
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    lines += ["", LEGEND]
+    lines += ["", LEGEND, "", "Capabilities:"] + [f"  {sentence}" for sentence in capability_sentences(policy)]
     return "\n".join(lines) + "\n"
 
 
@@ -53,21 +54,23 @@ def render_markdown(policy: Policy) -> str:
     for method, target, decisions in _rows(policy):
         cells = [f"`{method}`", target] + [cell_symbol(d).replace("*", "\\*") for d in decisions]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", LEGEND.replace("*", "\\*")]
+    lines += ["", LEGEND.replace("*", "\\*"), "", "**Capabilities**", ""]
+    lines += [f"- {sentence}" for sentence in capability_sentences(policy)]
     return "\n".join(lines) + "\n"
 
 
 def render_csv(policy: Policy) -> str:
-    """One line per cell (long form), for spreadsheets and scripts."""
+    """One line per cell (long form, inactive users included), for spreadsheets, scripts and the golden
+    tables committed beside the policies (`policies/*.csv`): a change of behaviour is a one-line diff."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["method", "target", "column", "class", "is_admin", "is_active", "effect", "rule",
                      "overridden", "constraints"])
-    for method, target, decisions in _rows(policy):
-        for variant, decision in zip(STANDARD_VARIANTS, decisions):
-            writer.writerow([method, target, variant.label, variant.token_class, str(variant.is_admin).lower(),
-                             str(variant.is_active).lower(), decision.effect, decision.rule_id,
-                             " ".join(decision.overridden), " ".join(sorted(decision.constraints))])
+    for variant, method, target in domain_cells(policy.route_targets):
+        decision = policy.decide(variant.token_class, method, variant.is_admin, variant.is_active, target)
+        writer.writerow([method, target, variant.label, variant.token_class, str(variant.is_admin).lower(),
+                         str(variant.is_active).lower(), decision.effect, decision.rule_id,
+                         " ".join(decision.overridden), " ".join(sorted(decision.constraints))])
     return out.getvalue()
 
 
@@ -159,7 +162,9 @@ def render_html(policy: Policy) -> str:
         )
     out.append(f'<tr id="default-deny"><th><code>{DEFAULT_DENY}</code></th><td class="default">deny</td>'
                '<td colspan="7">Any request no rule allows is denied.</td></tr>')
-    out.append("</tbody></table></body></html>")
+    out.append("</tbody></table><h2>Capabilities</h2><ul>")
+    out += [f"<li>{escape(sentence)}</li>" for sentence in capability_sentences(policy)]
+    out.append("</ul></body></html>")
     return "\n".join(out) + "\n"
 
 
