@@ -1,4 +1,4 @@
-"""The operator's tools: `authserver policy check|test|table|explain` (SPEC §5, §10).
+"""The operator's tools: `authserver policy check|test|table|explain|diff|replay` (SPEC §5, §10).
 
 Exit codes: 0 success; 1 a test or check failed; 2 bad usage or an invalid file. Problems go to stderr as
 `file:line:column: message`, results to stdout, so CI logs and editors can jump to the line.
@@ -14,10 +14,12 @@ from ..routes import build_route_table
 from .analysis import policy_warnings
 from .engine import DEFAULT_DENY, TARGETS, TOKEN_CLASSES, Policy
 from .coverage import measure_coverage
+from .diff import diff_policies, load_acknowledgements
 from .invariants import invariant_report, load_invariants
 from .loader import PolicyError, load_policy
 from .mutation import mutation_check
 from .render import FORMATS, render
+from .revisions import load_policy_spec
 from .testing import is_table_path, load_test_table, run_table, table_path_for
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -202,6 +204,28 @@ def policy_explain(args, config) -> int:
     return EXIT_OK
 
 
+# --- diff ----------------------------------------------------------------------------------------------
+
+
+def policy_diff(args, config) -> int:
+    route_targets = _route_targets()
+    try:
+        old = load_policy_spec(args.old, route_targets)
+        new = load_policy_spec(args.new, route_targets)
+        acknowledgements = load_acknowledgements(args.ack, route_targets) if args.ack else []
+    except PolicyError as error:
+        _print_problems(error)
+        return EXIT_INVALID
+    diff = diff_policies(old, new, acknowledgements)
+    sys.stdout.write(diff.render())
+    unacknowledged = diff.unacknowledged
+    if unacknowledged and not args.allow_escalation:
+        print(f"{len(unacknowledged)} escalation{'s' if len(unacknowledged) != 1 else ''} not acknowledged: "
+              "review them, then pass --allow-escalation or list them in an --ack file", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 # --- the parser ----------------------------------------------------------------------------------------
 
 
@@ -239,3 +263,11 @@ def add_policy_commands(commands, common: argparse.ArgumentParser, parser_class)
                                 help="the target's relation to the caller (default: every target of the method)")
     explain_parser.add_argument("--policy", metavar="FILE", help="the policy file (default: the configured one)")
     explain_parser.set_defaults(handler=policy_explain)
+
+    diff = policy.add_parser("diff", parents=[common],
+                             help="the cells that flip between two policies (files or REV:path); exit 1 on escalations")
+    diff.add_argument("old", metavar="OLD", help="a policy file, or REV:path read with git show")
+    diff.add_argument("new", metavar="NEW", help="a policy file, or REV:path read with git show")
+    diff.add_argument("--allow-escalation", action="store_true", help="exit 0 even when calls are opened")
+    diff.add_argument("--ack", metavar="FILE", help="a YAML file of acknowledged escalations, each with a reason")
+    diff.set_defaults(handler=policy_diff)
