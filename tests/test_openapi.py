@@ -6,6 +6,7 @@ import jsonschema
 import pytest
 import requests
 from falcon import testing
+from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 
 from authserver.apidocs.named import ref_pointer
@@ -42,6 +43,10 @@ def _refs(node):
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def test_a_valid_openapi_3_1_document(document):
+    validate_openapi(document)  # raises on any violation of the OpenAPI 3.1 specification's schema
 
 
 def test_public_and_servers_from_the_request(client, document):
