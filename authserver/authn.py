@@ -20,6 +20,25 @@ MAX_TOKEN_LENGTH = 1024
 
 
 @dataclass(frozen=True)
+class TokenRecord:
+    """The presenting token's own row, as authentication read it: what `current` returns (no second query).
+
+    Attribute names match the ORM row's, so `tokens.token_json` renders either.
+    """
+
+    uuid: str
+    scopes: tuple[str, ...]
+    created_at: datetime | None
+    modified_at: datetime | None
+    modified_by_user_uuid: str | None
+    api_client_id: int | None
+    created_by_ip_address: str | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    last_used_by_ip_address: str | None
+
+
+@dataclass(frozen=True)
 class Identity:
     """Who is calling: the presented token's record, its user and its class."""
 
@@ -36,6 +55,7 @@ class Identity:
     user_uuid: str
     is_admin: bool
     is_active: bool
+    record: TokenRecord | None = None  # None for the system root token
 
     @property
     def is_system(self) -> bool:
@@ -84,7 +104,8 @@ class Authenticator:
         p = storage.param
         self._lookup_sql = (
             "SELECT t.id, t.uuid, t.secret_digest, t.scopes, t.expires_at, t.last_used_at, t.created_at,"
-            " t.api_client_id, u.id, u.uuid, u.is_admin, u.is_active, c.is_trusted, c.url_prefix"
+            " t.api_client_id, u.id, u.uuid, u.is_admin, u.is_active, c.is_trusted, c.url_prefix,"
+            " t.modified_at, t.modified_by_user_uuid, t.created_by_ip_address, t.last_used_by_ip_address"
             " FROM api_client_authorizations t"
             " JOIN users u ON u.id = t.user_id"
             " LEFT JOIN api_clients c ON c.id = t.api_client_id"
@@ -130,7 +151,8 @@ class Authenticator:
         if row is None:
             return None
         (token_id, token_uuid, stored_digest, scopes, expires_at, last_used_at, created_at, api_client_id,
-         user_id, user_uuid, is_admin, is_active, client_trusted, client_prefix) = row
+         user_id, user_uuid, is_admin, is_active, client_trusted, client_prefix,
+         modified_at, modified_by_user_uuid, created_by_ip_address, last_used_by_ip_address) = row
         # The index found the row by digest; compare again in constant time so no code path ever
         # compares secret material with `==`.
         if not hmac.compare_digest(stored_digest, digest):
@@ -148,20 +170,36 @@ class Authenticator:
             token_class = "trusted"
         else:
             token_class = "untrusted"
+        scopes = tuple(json.loads(scopes))
+        last_used_at = _as_datetime(last_used_at)
+        created_at = _as_datetime(created_at)
+        record = TokenRecord(
+            uuid=token_uuid,
+            scopes=scopes,
+            created_at=created_at,
+            modified_at=_as_datetime(modified_at),
+            modified_by_user_uuid=modified_by_user_uuid,
+            api_client_id=api_client_id,
+            created_by_ip_address=created_by_ip_address,
+            expires_at=expires_at,
+            last_used_at=last_used_at,
+            last_used_by_ip_address=last_used_by_ip_address,
+        )
         return Identity(
             token_id=token_id,
             token_uuid=token_uuid,
             secret=secret,
             token_class=token_class,
-            scopes=tuple(json.loads(scopes)),
+            scopes=scopes,
             expires_at=expires_at,
-            last_used_at=_as_datetime(last_used_at),
-            created_at=_as_datetime(created_at),
+            last_used_at=last_used_at,
+            created_at=created_at,
             api_client_id=api_client_id,
             user_id=user_id,
             user_uuid=user_uuid,
             is_admin=bool(is_admin),
             is_active=bool(is_active),
+            record=record,
         )
 
 

@@ -15,7 +15,7 @@ from peewee import JOIN
 from ..audit import AuditLog
 from ..authn import Identity
 from ..db import Storage
-from ..errors import not_found, not_logged_in, unprocessable
+from ..errors import not_found, unprocessable
 from ..ids import UUID_RE, format_timestamp, parse_timestamp, secret_digest, split_token, utcnow
 from ..listing import list_envelope, parse_list_query
 from ..scopes import scope_problem
@@ -248,10 +248,8 @@ class ApiClientAuthorizations:
         if identity.token_id is None:
             resp.media = system_token_json(identity)
             return
-        row = self._load(identity.token_uuid)
-        if row is None:  # revoked between authentication and now
-            raise not_logged_in()
-        resp.media = token_json(row, row.owner_uuid, identity.secret)
+        # The row authentication just read by digest: the same record, without a second query.
+        resp.media = token_json(identity.record, identity.user_uuid, identity.secret)
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         row = self._load(uuid)
