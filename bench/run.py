@@ -2,6 +2,7 @@
 
 BENCH_QUICK=1 runs a short smoke version (fewer, shorter rounds; 100,000 instead of 1,000,000 tokens).
 BENCH_KEEP=1 keeps the scratch folder (databases, configs, server logs) and prints where it is.
+BENCH_THREADS=N sets listen.threads (waitress's request threads) for every server, baseline included.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 from . import decisions, fixtures, servers
+from authserver.config import DEFAULTS
+
 from .loadgen import Load, Request, Run, ensure_wrk, run_wrk
 from .report import evaluate, print_table
 
@@ -40,13 +43,15 @@ class Settings:
     load: Load = Load(connections=16, threads=1, seconds=4)
     create_load: Load = Load(connections=16, threads=1, seconds=10)
     login_clients: int = 4
+    threads: int | None = None  # None: the config's default
 
     @classmethod
     def from_environment(cls) -> "Settings":
+        threads = int(os.environ["BENCH_THREADS"]) if os.environ.get("BENCH_THREADS") else None
         if os.environ.get("BENCH_QUICK") == "1":
             return cls(rounds=2, seconds=2, storm_rounds=1, scale_rounds=2, large_tokens=100_000,
-                       load=Load(16, 1, 2), create_load=Load(16, 1, 3))
-        return cls(rounds=5, seconds=4, storm_rounds=3, scale_rounds=5, large_tokens=1_000_000)
+                       load=Load(16, 1, 2), create_load=Load(16, 1, 3), threads=threads)
+        return cls(rounds=5, seconds=4, storm_rounds=3, scale_rounds=5, large_tokens=1_000_000, threads=threads)
 
 
 def median_run(runs: list[Run]) -> dict:
@@ -54,9 +59,9 @@ def median_run(runs: list[Run]) -> dict:
     return {
         "rounds": len(runs),
         "per_second": round(statistics.median(run.per_second for run in runs), 1),
-        "p50_us": statistics.median(run.p50_us for run in runs),
-        "p90_us": statistics.median(run.p90_us for run in runs),
-        "p99_us": statistics.median(run.p99_us for run in runs),
+        "p50_us": round(statistics.median(run.p50_us for run in runs)),
+        "p90_us": round(statistics.median(run.p90_us for run in runs)),
+        "p99_us": round(statistics.median(run.p99_us for run in runs)),
         "errors": sum(run.errors for run in runs),
         "requests": sum(run.requests for run in runs),
         "first_unexpected_status": next((run.first_unexpected_status for run in runs
@@ -103,7 +108,7 @@ def create_request(callers: fixtures.Callers) -> Request:
 def measure_http(settings: Settings, work: Path, results: dict) -> None:
     """Baseline and authserver scenarios, interleaved; then token creation; then the login storm."""
     port, baseline_port = servers.free_port(), servers.free_port()
-    config_path = fixtures.write_config(work / "main", port)
+    config_path = fixtures.write_config(work / "main", port, threads=settings.threads)
     callers = fixtures.make_callers(config_path)
     server = servers.authserver(config_path, port)
     baseline = None
@@ -200,7 +205,7 @@ def measure_scale(settings: Settings, work: Path, results: dict) -> None:
     worlds = {}
     for label, total in (("small", settings.small_tokens), ("large", settings.large_tokens)):
         port = servers.free_port()
-        config_path = fixtures.write_config(work / f"scale-{label}", port)
+        config_path = fixtures.write_config(work / f"scale-{label}", port, threads=settings.threads)
         callers = fixtures.make_callers(config_path)
         started = time.perf_counter()
         added = fixtures.seed_tokens(config_path, total)
@@ -251,6 +256,7 @@ def main() -> int:
             "rounds": settings.rounds, "load": settings.load.__dict__, "create_load": settings.create_load.__dict__,
             "storm_rounds": settings.storm_rounds, "scale_rounds": settings.scale_rounds,
             "login_clients": settings.login_clients,
+            "threads": settings.threads or DEFAULTS["listen"]["threads"],
         },
         "scenarios": {},
         "scale": {},
