@@ -116,6 +116,15 @@ def _operation(route: Route, operation_id: str) -> dict:
                     "properties": {wrapper: _ref(route.request)},
                     "anyOf": [{"required": [wrapper]}, {"maxProperties": 0}],
                 }},
+                "application/x-www-form-urlencoded": {"schema": {
+                    "type": "object",
+                    "properties": {wrapper: {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": _ref(route.request),
+                        "description": f"The {wrapper} object as JSON text.",
+                    }},
+                }},
             },
         }
     if route.needs_token:
