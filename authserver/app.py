@@ -27,6 +27,7 @@ from .errors import UnexpectedErrorHandler, serialize_error
 from .policy import load_policy
 from .policy.decision_log import DecisionLog
 from .policy.reloader import PolicyReloader
+from .policy.shadow import ShadowPolicy
 from .clients import ClientService
 from .resources.api_client_authorizations import ApiClientAuthorizations
 from .resources.health import HEALTH_PATH, Health
@@ -59,6 +60,7 @@ class Services:
     audit: AuditLog
     reloader: PolicyReloader
     decision_log: DecisionLog
+    shadow: ShadowPolicy | None = None  # config `policy_shadow`
 
     def close(self) -> None:
         self.reloader.close()
@@ -76,6 +78,9 @@ def build_services(config: Config, *, upgrade: bool = True) -> Services:
     audit = AuditLog(storage)
     reloader = PolicyReloader(policy, config.policy_path, routes.method_targets(), audit=audit)  # started by `serve`
     trust = TrustResolver(config.trusted_clients)
+    shadow_path = config.policy_shadow_path
+    shadow_policy = load_policy(shadow_path, routes.method_targets()) if shadow_path else None
+    decision_log = DecisionLog(include_allowed=config.decision_log_allowed, path=config.decision_log_file)
     return Services(
         config=config,
         storage=storage,
@@ -87,7 +92,8 @@ def build_services(config: Config, *, upgrade: bool = True) -> Services:
         usage=UsageRecorder(storage),
         audit=audit,
         reloader=reloader,
-        decision_log=DecisionLog(include_allowed=config.decision_log_allowed, path=config.decision_log_file),
+        decision_log=decision_log,
+        shadow=ShadowPolicy(shadow_policy, decision_log) if shadow_policy is not None else None,
     )
 
 
@@ -109,7 +115,7 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
             AuthenticationMiddleware(services.authenticator, route_index, services.usage),
             AuditContextMiddleware(),
             ScopeMiddleware(),
-            PolicyMiddleware(services.policy, services.decision_log),
+            PolicyMiddleware(services.policy, services.decision_log, services.shadow),
         ]
     )
     app.req_options.strip_url_path_trailing_slash = True
@@ -160,6 +166,6 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
     app.add_route(OPENAPI_PATH, GeneratedDocument(OpenApiDocument(services.routes, services.schemas),
                                                   config.external_url))
     add_login_routes(app, services)  # /login, /logout: HTML pages outside the API and its policy
-    app.add_route(HEALTH_PATH, Health(services.reloader, services.storage))
+    app.add_route(HEALTH_PATH, Health(services.reloader, services.storage, services.shadow))
     app.services = services
     return app

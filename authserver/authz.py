@@ -14,6 +14,7 @@ from .errors import forbidden, not_found
 from .policy import Decision, Policy
 from .policy.decision_log import DecisionLog
 from .policy.engine import FAIL_CLOSED
+from .policy.shadow import ShadowPolicy
 from .routes import Route
 
 log = logging.getLogger("authserver.policy")
@@ -30,17 +31,21 @@ class Guard:
     """The policy's answers for one request."""
 
     def __init__(self, policy: Policy, route: Route, identity: Identity, *,
-                 request_id: str = "", decision_log: DecisionLog | None = None):
+                 request_id: str = "", decision_log: DecisionLog | None = None, shadow: ShadowPolicy | None = None):
         self.policy = policy
         self.route = route
         self.identity = identity
         self.request_id = request_id
         self.decision_log = decision_log
+        self.shadow = shadow
 
     def record(self, target: str | None, decision: Decision, method: str | None = None) -> None:
         if self.decision_log is not None:
             self.decision_log.record(request_id=self.request_id, identity=self.identity,
                                      method=method or self.route.id, target=target, decision=decision)
+        if self.shadow is not None:  # every enforced decision passes here: the candidate decides it too
+            self.shadow.compare(request_id=self.request_id, identity=self.identity, method=method or self.route.id,
+                                target=target, active=decision)
 
     def decide_action(self, target: str, action: str) -> Decision:
         """A decision a route takes inside itself (`users.update_privileged`), recorded in the decision log."""
@@ -81,9 +86,11 @@ class Guard:
 
 
 class PolicyMiddleware:
-    def __init__(self, holder: PolicyHolder, decision_log: DecisionLog | None = None):
+    def __init__(self, holder: PolicyHolder, decision_log: DecisionLog | None = None,
+                 shadow: ShadowPolicy | None = None):
         self.holder = holder
         self.decision_log = decision_log
+        self.shadow = shadow  # config `policy_shadow`: a candidate decided beside the active policy, never enforced
 
     def process_resource(self, req, resp, resource, params) -> None:
         route = req.context.route
@@ -97,7 +104,8 @@ class PolicyMiddleware:
         except Exception:  # evaluation errors fail closed: deny, never 500 and never allow
             log.exception("policy evaluation failed for %s (%s)", route.id, req.context.request_id)
             denial = FAIL_CLOSED
-        guard = Guard(policy, route, identity, request_id=req.context.request_id, decision_log=self.decision_log)
+        guard = Guard(policy, route, identity, request_id=req.context.request_id, decision_log=self.decision_log,
+                      shadow=self.shadow)
         if denial is not None:
             guard.record(None, denial)
             raise forbidden(denial.reason(identity.token_class, route.id))

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "listen": {"host": "127.0.0.1", "port": 8000, "threads": 8},
     "database": "sqlite:///authserver.db",
     "policy": str(POLICY_DIR / "default.yaml"),
+    "policy_shadow": None,
     "decision_log": {"allowed": False, "file": None},
     "external_url": None,
     "system_root_token": None,
@@ -102,6 +103,11 @@ class Config:
     @property
     def policy_path(self) -> Path:
         return self.resolve_path(self.data["policy"])
+
+    @property
+    def policy_shadow_path(self) -> Path | None:
+        value = self.data["policy_shadow"]
+        return self.resolve_path(value) if value else None
 
     @property
     def decision_log_allowed(self) -> bool:

@@ -38,11 +38,16 @@ class DecisionLog:
             "user_uuid": identity.user_uuid,
             "class": identity.token_class,
             "is_admin": identity.is_admin,
+            "is_active": identity.is_active,
             "method": method,
             "target": target,
             "effect": decision.effect,
             "rule": decision.rule_id,
         }
+        self.write(entry)
+
+    def write(self, entry: dict) -> None:
+        """One JSON line (shadow-mode disagreements use this too, so both land in the same place)."""
         line = json.dumps(entry, separators=(",", ":")) + "\n"
         with self._lock:
             try:

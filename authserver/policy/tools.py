@@ -12,13 +12,14 @@ from pathlib import Path
 
 from ..routes import build_route_table
 from .analysis import policy_warnings
-from .engine import DEFAULT_DENY, TARGETS, TOKEN_CLASSES, Policy
 from .coverage import measure_coverage
 from .diff import diff_policies, load_acknowledgements
+from .engine import DEFAULT_DENY, TARGETS, TOKEN_CLASSES, Policy
 from .invariants import invariant_report, load_invariants
 from .loader import PolicyError, load_policy
 from .mutation import mutation_check
 from .render import FORMATS, render
+from .replay import replay_log
 from .revisions import load_policy_spec
 from .testing import is_table_path, load_test_table, run_table, table_path_for
 
@@ -226,6 +227,25 @@ def policy_diff(args, config) -> int:
     return EXIT_OK
 
 
+# --- replay --------------------------------------------------------------------------------------------
+
+
+def policy_replay(args, config) -> int:
+    route_targets = _route_targets()
+    try:
+        policy = load_policy_spec(args.policy or _configured_policy(config), route_targets)
+    except PolicyError as error:
+        _print_problems(error)
+        return EXIT_INVALID
+    try:
+        report = replay_log(args.log, policy)
+    except OSError as error:
+        print(f"{args.log}: cannot read: {error.strerror}", file=sys.stderr)
+        return EXIT_INVALID
+    sys.stdout.write(report.render())
+    return EXIT_FAILED if report.changed else EXIT_OK
+
+
 # --- the parser ----------------------------------------------------------------------------------------
 
 
@@ -271,3 +291,9 @@ def add_policy_commands(commands, common: argparse.ArgumentParser, parser_class)
     diff.add_argument("--allow-escalation", action="store_true", help="exit 0 even when calls are opened")
     diff.add_argument("--ack", metavar="FILE", help="a YAML file of acknowledged escalations, each with a reason")
     diff.set_defaults(handler=policy_diff)
+
+    replay = policy.add_parser("replay", parents=[common],
+                               help="which requests of a decision log a policy decides differently; exit 1 if any")
+    replay.add_argument("log", metavar="DECISION_LOG", help="a decision log (JSON lines, see decision_log in config)")
+    replay.add_argument("--policy", metavar="NEW", help="a policy file or REV:path (default: the configured one)")
+    replay.set_defaults(handler=policy_replay)

@@ -41,9 +41,10 @@ class DatabaseHealth:
 
 
 class Health:
-    def __init__(self, reloader, storage):
+    def __init__(self, reloader, storage, shadow=None):
         self.reloader = reloader  # policy.reloader.PolicyReloader
         self.database = DatabaseHealth(storage)
+        self.shadow = shadow  # policy.shadow.ShadowPolicy, when config `policy_shadow` names a candidate
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         status = self.reloader.status()
@@ -63,6 +64,7 @@ class Health:
                 "last_error": status["last_error"],
                 "last_error_at": format_timestamp(status["last_error_at"]),
             },
+            "policy_shadow": self.shadow.status() if self.shadow is not None else None,
         }
 
     on_head = on_get

@@ -1,0 +1,79 @@
+"""Shadow mode: a candidate policy decides every request beside the active one, and is never enforced.
+
+Config `policy_shadow: path` loads the candidate (by the same loader) next to the active policy. Wherever
+the active policy's decision is recorded (`authz.Guard.record`, the same place the decision log is fed),
+the candidate decides the same cell; each disagreement is one JSON line in the decision log naming both
+rules, and `/_health` counts decisions, disagreements and errors. The enforced decision never depends on
+the shadow: any error in it is counted and logged, never raised. Without `policy_shadow` nothing of this
+runs (the guard's hook is a single `is None` test).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ..ids import format_timestamp, utcnow
+from .decision_log import DecisionLog
+from .engine import Decision, Policy
+
+log = logging.getLogger("authserver.policy")
+
+EVENT = "policy_shadow_disagreement"
+
+
+class ShadowPolicy:
+    def __init__(self, policy: Policy, decision_log: DecisionLog):
+        self.policy = policy
+        self.decision_log = decision_log
+        self.decisions = 0
+        self.disagreements = 0
+        self.errors = 0
+        self._lock = threading.Lock()  # counters are bumped from many request threads
+
+    def _shadow_decision(self, identity, method: str, target: str | None) -> tuple[bool, str]:
+        """(allowed, rule) of the candidate for the same cell (for target None: the method-level check)."""
+        cell = (identity.token_class, method, identity.is_admin, identity.is_active)
+        if target is not None:
+            decision = self.policy.decide(*cell, target)
+            return decision.allowed, decision.rule_id
+        denial = self.policy.method_decision(*cell)
+        if denial is not None:
+            return False, denial.rule_id
+        # Open at some target: name the rule that opens the first of them.
+        first = sorted(self.policy.allowed_targets(*cell))[0]
+        return True, self.policy.decide(*cell, first).rule_id
+
+    def compare(self, *, request_id: str, identity, method: str, target: str | None, active: Decision) -> None:
+        """Decide the cell with the candidate too; log a disagreement. Never raises."""
+        try:
+            allowed, rule = self._shadow_decision(identity, method, target)
+            disagree = allowed != active.allowed
+            with self._lock:
+                self.decisions += 1
+                self.disagreements += disagree
+            if disagree:
+                self.decision_log.write({
+                    "time": format_timestamp(utcnow()),
+                    "event": EVENT,
+                    "request_id": request_id,
+                    "token_uuid": identity.token_uuid,
+                    "user_uuid": identity.user_uuid,
+                    "class": identity.token_class,
+                    "is_admin": identity.is_admin,
+                    "is_active": identity.is_active,
+                    "method": method,
+                    "target": target,
+                    "active": {"effect": active.effect, "rule": active.rule_id},
+                    "shadow": {"effect": "allow" if allowed else "deny", "rule": rule},
+                })
+        except Exception:  # the shadow must never change, fail or slow down the enforced decision
+            with self._lock:
+                self.errors += 1
+            log.exception("shadow policy could not decide %s (%s); the active decision stands", method, request_id)
+
+    def status(self) -> dict:
+        """What `/_health` reports about the shadow policy."""
+        with self._lock:
+            counts = {"decisions": self.decisions, "disagreements": self.disagreements, "errors": self.errors}
+        return {"name": self.policy.name, "digest": self.policy.digest, **counts}
