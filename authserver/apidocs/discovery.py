@@ -3,7 +3,8 @@
 The Arvados Python SDK builds its client with `googleapiclient.discovery.build` from this document: it
 needs `rootUrl` + `servicePath`, and per method `id`, `path`, `httpMethod`, `parameters` (with `location`
 and `type`: arrays and objects are sent JSON-encoded), `request` and `response`. It also reads
-`maxRequestSize` to refuse oversized bodies before sending them.
+`maxRequestSize` to refuse oversized bodies before sending them. There is no batch endpoint, so no
+`batchPath` (upstream's is a promise this server would not keep).
 
 Discovery schemas are an older JSON Schema dialect: one `type` string, `$ref` by bare schema name. Our
 2020-12 schemas are translated (`discovery_schema`); the exact constraints live in the OpenAPI document.
@@ -100,7 +101,7 @@ class DiscoveryDocument:
     def __init__(self, routes: RouteTable, schemas: SchemaSet, *, cluster_id: str, max_body_bytes: int,
                  max_items_per_response: int):
         resources: dict[str, dict] = {}
-        for method_id, variants in methods_by_id(routes).items():
+        for variants in methods_by_id(routes).values():
             route = variants[0]  # PUT and PATCH are one method (update); the SDK sends the first verb
             resources.setdefault(route.resource, {"methods": {}})["methods"][route.method] = _method(route)
         schema_names = closure(schemas, route_schema_names(routes))
@@ -118,7 +119,6 @@ class DiscoveryDocument:
             "description": "API tokens, API clients and users, authorized by a declarative policy.",
             "protocol": "rest",
             "servicePath": SERVICE_PATH,
-            "batchPath": "batch",
             "uuidPrefix": cluster_id,
             "maxRequestSize": max_body_bytes,
             "maxItemsPerResponse": max_items_per_response,

@@ -192,7 +192,7 @@ class MarkdownReference:
         resources = list(dict.fromkeys(route.resource for route in self.routes.routes))
         for resource in resources:
             lines += [f"## {resource}", ""]
-            for method_id, variants in grouped.items():
+            for variants in grouped.values():
                 if variants[0].resource == resource:
                     lines += self.method_section(variants)
         lines += ["## Schemas", ""]
