@@ -112,3 +112,47 @@ def test_an_invalid_invariant_exits_2_with_file_line_and_column(capsys, tmp_path
     assert code == 2, out + err
     assert err.startswith(f"{policy}:") and words in err, err
     assert err.split(":")[1].isdigit() and err.split(":")[2].isdigit()
+
+
+# --- invariants stated in a test table -------------------------------------------------------------------
+
+TABLE_INVARIANT = """
+invariants:
+  - id: untrusted-never-lists-tokens
+    description: An untrusted token never lists tokens.
+    nobody_but:
+      callers: [system, trusted, api_created]
+      may_call: [api_client_authorizations.list]
+"""
+
+
+def arvados_copy_with_table_invariant(tmp_path, invariant: str = TABLE_INVARIANT):
+    for name in ("default.yaml", "arvados-2.7.yaml", "arvados-2.7.test.yaml"):
+        shutil.copy(POLICY_DIR / name, tmp_path / name)
+    table = tmp_path / "arvados-2.7.test.yaml"
+    table.write_text(table.read_text() + invariant)
+    return tmp_path / "arvados-2.7.yaml", table
+
+
+def test_a_test_table_may_state_invariants_that_check_and_test_prove(capsys, tmp_path):
+    policy, table = arvados_copy_with_table_invariant(tmp_path)
+    code, out, _ = check(capsys, table)
+    assert code == 1
+    line = line_of(table, "- id: untrusted-never-lists-tokens")
+    assert f"{table}:{line}:5: invariant untrusted-never-lists-tokens violated by 2 cells" in out
+    assert ("counterexample: class untrusted, method api_client_authorizations.list, is_admin=false, "
+            "is_active=true, target self: allow by rule untrusted-lists-itself") in out
+    assert f"{table}: FAILED: 1 of 1 invariants violated: test table" in out
+    assert main(["policy", "test", str(policy)]) == 1
+    assert f"{table}:{line}:5: invariant untrusted-never-lists-tokens violated" in capsys.readouterr().out
+    code, out, _ = check(capsys, policy)  # the policy's own invariants still hold
+    assert code == 0
+
+
+def test_an_invalid_invariant_in_a_table_is_reported_with_its_line(capsys, tmp_path):
+    _, table = arvados_copy_with_table_invariant(tmp_path, TABLE_INVARIANT.replace("      callers:", "      who:"))
+    code, _, err = check(capsys, table)
+    assert code == 2
+    line = line_of(table, "who:")
+    assert f"{table}:{line}:12: unknown attribute 'who' (expected one of: callers, may_call)" in err, err
+    assert f"{table}:{line}:7: 'callers' is a required property" in err

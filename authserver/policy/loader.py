@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 import jsonschema
+import referencing
 
 from .. import SCHEMA_DIR
 from ..ids import utcnow
@@ -41,6 +42,14 @@ def policy_schema() -> dict:
     return load_schema("policy.schema.json")
 
 
+@cache
+def _policy_schema_registry() -> referencing.Registry:
+    """The policy file schemas by `$id`, so one may use another's definitions (a test table's invariants)."""
+    names = ("policy.schema.json", "policy-test.schema.json", "policy-ack.schema.json")
+    return referencing.Registry().with_resources(
+        (load_schema(name)["$id"], referencing.Resource.from_contents(load_schema(name))) for name in names)
+
+
 def _known_attributes(schema: dict, root: dict) -> list[str]:
     if "properties" in schema:
         return sorted(schema["properties"])
@@ -52,7 +61,7 @@ def _known_attributes(schema: dict, root: dict) -> list[str]:
 
 def schema_problems(document: YamlDocument, schema: dict) -> list[str]:
     """The document's JSON Schema errors as `file:line:column: message`, worded for an operator."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema, registry=_policy_schema_registry())
     problems = []
     for error in sorted(validator.iter_errors(document.data), key=lambda e: [str(p) for p in e.absolute_path]):
         # oneOf errors are vague; the most relevant sub-error usually says what is wrong.

@@ -51,40 +51,57 @@ def _policy_files(args, config) -> list[str]:
 # --- check ---------------------------------------------------------------------------------------------
 
 
+def _invalid(path, error: PolicyError) -> int:
+    _print_problems(error)
+    print(f"{path}: invalid ({len(error.problems)} problem{'s' if len(error.problems) != 1 else ''})")
+    return EXIT_INVALID
+
+
+def _prove(invariants, policy: Policy) -> int:
+    """Print each violated invariant with its counterexamples; the number violated."""
+    lines, failed = invariant_report(invariants, policy)
+    for line in lines:
+        print(line)
+    return failed
+
+
+def _check_table(path: str, route_targets: dict, strict: bool) -> int:
+    """Validate a test table (so `policy check policies/*.yaml` covers both kinds of file) and prove the
+    invariants it states against its policy."""
+    try:
+        table = load_test_table(path, route_targets)
+        invariants = load_invariants(path, route_targets)
+        policy = load_policy(table.policy_path, route_targets) if invariants else None
+    except PolicyError as error:
+        return _invalid(path, error)
+    failed = _prove(invariants, policy) if invariants else 0
+    verdict = f"FAILED: {failed} of {len(invariants)} invariants violated" if failed else "ok"
+    print(f"{path}: {verdict}: test table, {len(table.expectations)} cells and cases, "
+          f"{len(invariants) - failed} invariants proved")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _check_policy(path: str, route_targets: dict, strict: bool) -> int:
+    try:
+        policy = load_policy(path, route_targets)
+        invariants = load_invariants(path, route_targets)
+    except PolicyError as error:
+        return _invalid(path, error)
+    warnings = policy_warnings(policy)
+    for warning in warnings:
+        print(warning)
+    failed = _prove(invariants, policy)
+    verdict = f"FAILED: {failed} of {len(invariants)} invariants violated" if failed else "ok"
+    print(f"{path}: {verdict}: {len(policy.rules)} rules, {len(policy.table)} cells, {len(warnings)} warnings, "
+          f"{len(invariants) - failed} invariants proved")
+    return EXIT_FAILED if failed or (warnings and strict) else EXIT_OK
+
+
 def policy_check(args, config) -> int:
-    status = EXIT_OK
     route_targets = _route_targets()
-    for path in _policy_files(args, config):
-        try:
-            if is_table_path(path):  # so `policy check policies/*.yaml` validates the tables too
-                table = load_test_table(path, route_targets)
-                print(f"{path}: ok: test table, {len(table.expectations)} cells and cases")
-                continue
-            policy = load_policy(path, route_targets)
-        except PolicyError as error:
-            _print_problems(error)
-            print(f"{path}: invalid ({len(error.problems)} problem{'s' if len(error.problems) != 1 else ''})")
-            status = EXIT_INVALID
-            continue
-        try:
-            invariants = load_invariants(path, route_targets)
-        except PolicyError as error:
-            _print_problems(error)
-            print(f"{path}: invalid ({len(error.problems)} problem{'s' if len(error.problems) != 1 else ''})")
-            status = EXIT_INVALID
-            continue
-        warnings = policy_warnings(policy)
-        for warning in warnings:
-            print(warning)
-        violations, failed = invariant_report(invariants, policy)
-        for line in violations:
-            print(line)
-        verdict = f"FAILED: {failed} of {len(invariants)} invariants violated" if failed else "ok"
-        print(f"{path}: {verdict}: {len(policy.rules)} rules, {len(policy.table)} cells, {len(warnings)} warnings, "
-              f"{len(invariants) - failed} invariants proved")
-        if (failed or (warnings and args.strict)) and status == EXIT_OK:
-            status = EXIT_FAILED
-    return status
+    results = [(_check_table if is_table_path(path) else _check_policy)(path, route_targets, args.strict)
+               for path in _policy_files(args, config)]
+    return max(results, default=EXIT_OK)  # an invalid file (2) outranks a failed check (1)
 
 
 # --- test ----------------------------------------------------------------------------------------------
@@ -109,13 +126,14 @@ def policy_test(args, config) -> int:
         try:
             table = load_test_table(table_path, route_targets)
             policy = load_policy(policy_path or table.policy_path, route_targets)
+            invariants = load_invariants(table_path, route_targets)  # a table may state invariants too
         except PolicyError as error:
             _print_problems(error)
             status = EXIT_INVALID
             continue
         report = run_table(table, policy)
         print(report.render())
-        failed = not report.passed
+        failed = not report.passed or _prove(invariants, policy) > 0
         coverage = measure_coverage(table, policy)
         if args.require_coverage and not coverage.complete:
             for line in coverage.details(table.rows_where):
