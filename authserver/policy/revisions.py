@@ -7,6 +7,7 @@ are then written as `REV:path:line:column`, so messages point into the revision,
 
 from __future__ import annotations
 
+import os
 import posixpath
 import subprocess
 import tempfile
@@ -63,7 +64,7 @@ def load_policy_at_revision(revision: str, path: str, route_targets: dict[str, t
             local.write_bytes(content)
             base = _base_of(content)
             wanted = posixpath.normpath(posixpath.join(posixpath.dirname(wanted), base)) if base else None
-        prefix = str(root / "_").removesuffix("_")
+        prefix = f"{root}{os.sep}"  # how the loader names the temporary copies; shown as `REV:` instead
         try:
             policy = load_policy(root / path.lstrip("/"), route_targets)
         except PolicyError as error:

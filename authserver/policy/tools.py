@@ -65,7 +65,7 @@ def _prove(invariants, policy: Policy) -> int:
     return failed
 
 
-def _check_table(path: str, route_targets: dict, strict: bool) -> int:
+def _check_table(path: str, route_targets: dict) -> int:
     """Validate a test table (so `policy check policies/*.yaml` covers both kinds of file) and prove the
     invariants it states against its policy."""
     try:
@@ -99,8 +99,8 @@ def _check_policy(path: str, route_targets: dict, strict: bool) -> int:
 
 def policy_check(args, config) -> int:
     route_targets = _route_targets()
-    results = [(_check_table if is_table_path(path) else _check_policy)(path, route_targets, args.strict)
-               for path in _policy_files(args, config)]
+    results = [_check_table(path, route_targets) if is_table_path(path) else
+               _check_policy(path, route_targets, args.strict) for path in _policy_files(args, config)]
     return max(results, default=EXIT_OK)  # an invalid file (2) outranks a failed check (1)
 
 
