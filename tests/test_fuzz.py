@@ -1,9 +1,11 @@
-"""Schemathesis fuzzes the live server from its own `/openapi.json`, authenticated with a trusted token.
+"""Schemathesis fuzzes the live server from its own `/openapi.json`, authenticated with trusted tokens.
 
 Every operation of the document gets generated requests, valid and invalid (bodies, JSON-encoded query
 parameters, path uuids). The checks: never a 5xx, schema-violating data refused, only documented
 statuses, and every response (errors included) matches its documented schema, content type and headers.
-Bounded by `FUZZ_EXAMPLES` per operation and mode (about a minute on two busy cores); raise it with the
+Two callers: a trusted user (mostly refused: scopes, policy, visibility) and a trusted admin (whose
+requests reach payload validation and the database writes of every resource). Bounded by `FUZZ_EXAMPLES`
+per operation, mode and caller (about a minute on two busy cores); raise it with the
 AUTHSERVER_FUZZ_EXAMPLES variable for a longer run.
 """
 
@@ -30,7 +32,7 @@ from authserver.routes import build_route_table
 
 from .support import LiveServer
 
-FUZZ_EXAMPLES = int(os.environ.get("AUTHSERVER_FUZZ_EXAMPLES", "30"))
+FUZZ_EXAMPLES = int(os.environ.get("AUTHSERVER_FUZZ_EXAMPLES", "15"))
 
 
 def _only_unknown_query_parameters(case) -> bool:
@@ -69,8 +71,8 @@ def fuzz_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fuzz_actor(fuzz_server):
-    return fuzz_server.actors.token("trusted")
+def fuzz_callers(fuzz_server) -> dict:
+    return {"user": fuzz_server.actors.token("trusted"), "admin": fuzz_server.actors.token("trusted", admin=True)}
 
 
 @pytest.fixture(scope="module")
@@ -81,25 +83,28 @@ def api_schema(fuzz_server):
 OPERATIONS = [(route.template, route.http_method) for route in build_route_table().routes]
 
 
+@pytest.mark.parametrize("caller", ["user", "admin"])
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
 @pytest.mark.parametrize(("path", "verb"), OPERATIONS, ids=[f"{verb} {path}" for path, verb in OPERATIONS])
-def test_no_crash_and_every_response_as_documented(api_schema, fuzz_actor, path, verb, mode):
+def test_no_crash_and_every_response_as_documented(api_schema, fuzz_callers, path, verb, mode, caller):
     operation = api_schema[path][verb]
+    headers = fuzz_callers[caller].headers
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def fuzz(case):
-        case.call_and_validate(headers=fuzz_actor.headers, checks=CHECKS, timeout=30)
+        case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
 
     fuzz()
 
 
-def test_the_fuzzer_left_the_server_healthy(fuzz_server, fuzz_actor):
-    """Runs after the fuzzing (file order): the server still answers and logged no internal error."""
+def test_the_fuzzer_left_the_server_healthy(fuzz_server, fuzz_callers):
+    """Runs after the fuzzing (file order): both callers still work and the server logged no internal error."""
     import requests
 
-    response = requests.get(fuzz_server.url("/arvados/v1/api_client_authorizations/current"),
-                            headers=fuzz_actor.headers, timeout=5)
-    assert response.status_code == 200
+    for caller in fuzz_callers.values():
+        response = requests.get(fuzz_server.url("/arvados/v1/api_client_authorizations/current"),
+                                headers=caller.headers, timeout=5)
+        assert response.status_code == 200
     assert "internal error" not in fuzz_server.log_text()
     assert "Traceback" not in fuzz_server.log_text()
