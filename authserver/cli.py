@@ -253,8 +253,20 @@ def _parse_scopes(text: str | None) -> list[str]:
     return scopes
 
 
+def _client_prefix(url: str | None) -> str:
+    """The API client a minted token belongs to: the built-in trusted CLI client, or the canonical prefix of
+    URL (the same client a browser login to that origin uses)."""
+    from .clients import CLI_CLIENT_PREFIX, ClientError, canonical_prefix
+
+    if not url or url == CLI_CLIENT_PREFIX:
+        return CLI_CLIENT_PREFIX
+    try:
+        return canonical_prefix(url)
+    except ClientError as error:
+        raise CliError(f"--client: {str(error).removeprefix('url_prefix: ')}") from None
+
+
 def cmd_token_create(args, config: Config) -> int:
-    from .clients import CLI_CLIENT_PREFIX
     from .users import UserService
 
     scopes = _parse_scopes(args.scopes)
@@ -269,7 +281,7 @@ def cmd_token_create(args, config: Config) -> int:
     if not user.is_active:
         raise CliError(f"the user {args.email!r} is deactivated")
     print(_mint_token(config, storage, user, scopes=scopes, expires_in=expires_in,
-                      client_prefix=args.client or CLI_CLIENT_PREFIX))
+                      client_prefix=_client_prefix(args.client)))
     return 0
 
 

@@ -20,6 +20,7 @@ import jsonschema
 from . import POLICY_DIR, SCHEMA_DIR
 from .durations import parse_duration
 from .origins import OriginError, OriginPattern
+from .validation import StrictValidator
 from .yamlfile import YamlDocument, YamlError, load_yaml_file
 
 DEFAULTS: dict[str, Any] = {
@@ -181,7 +182,7 @@ def build_config(raw: Any, base_dir: Path, source: str, document: YamlDocument |
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the configuration must be a mapping of keys to values")
     errors = sorted(
-        jsonschema.Draft202012Validator(config_schema()).iter_errors(raw), key=lambda e: list(e.absolute_path)
+        StrictValidator(config_schema()).iter_errors(raw), key=lambda e: list(e.absolute_path)
     )
     if errors:
         error = errors[0]

@@ -182,6 +182,8 @@ def read_body_object(req: falcon.Request, name: str) -> object | None:
             raise unprocessable(f"body: expected an object with the key {name!r}")
         if name not in body and body:
             raise unprocessable(f"body: expected the object inside {name!r}, as {{\"{name}\": {{...}}}}")
+        if name in body and body[name] is None:
+            raise unprocessable(f"{name}: must be an object, not null")
         return body.get(name)
     value = req.params.get(name)
     if value is None:
@@ -189,9 +191,12 @@ def read_body_object(req: falcon.Request, name: str) -> object | None:
     if isinstance(value, list):
         value = value[-1]
     try:
-        return parse_json_text(value, name)
+        parsed = parse_json_text(value, name)
     except ValueError as error:
         raise bad_request(f"Malformed JSON in {name}: {error}") from None
+    if parsed is None:
+        raise unprocessable(f"{name}: must be an object, not null")
+    return parsed
 
 
 class ProxyHeadersMiddleware:

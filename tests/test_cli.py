@@ -90,8 +90,19 @@ def test_token_create_prints_a_working_trusted_v2_token_alone(cli):
 
 def test_token_create_for_another_client_is_untrusted(cli):
     cli("user", "create", "dave@example.org")
-    token = cli("token", "create", "dave@example.org", "--client", "https://app.example.org/").stdout.strip()
-    assert authenticate(cli, token).token_class == "untrusted"
+    token = cli("token", "create", "dave@example.org", "--client", "HTTPS://App.Example.org:443/page").stdout.strip()
+    identity = authenticate(cli, token)
+    assert identity.token_class == "untrusted"
+    # the same client a browser login to that origin would use: the canonical prefix
+    from authserver.config import load_config
+
+    config = load_config(str(cli.config_path))
+    storage = Storage(open_database(config.database_url, config.base_dir))
+    try:
+        client = storage.models.ApiClient.get_by_id(identity.api_client_id)
+        assert client.url_prefix == "https://app.example.org/"
+    finally:
+        storage.close()
 
 
 @pytest.mark.parametrize(
@@ -101,6 +112,7 @@ def test_token_create_for_another_client_is_untrusted(cli):
         ("token", "create", "erin@example.org", "--scopes", "all"),
         ("token", "create", "erin@example.org", "--scopes", '["FETCH /x"]'),
         ("token", "create", "erin@example.org", "--expires-in", "soon"),
+        ("token", "create", "erin@example.org", "--client", "ftp://files.example.org/"),
         ("client", "create", "javascript:alert(1)"),
         ("user", "create", "not-an-email"),
         ("user", "frobnicate"),

@@ -33,6 +33,9 @@ def test_defaults_for_every_key():
         ("a: 1\na: 2\n", "duplicate key 'a'"),
         ("- just\n- a list\n", "must be a mapping"),
         ("api:\n  max_body_bytes: 10\n", "api.max_body_bytes"),
+        ('cluster_id: "zzzzz\\n"\n', "cluster_id:"),  # `$` means the end of the string, not before a newline
+        ("trusted_proxies: [not-a-network]\n", "trusted_proxies[0]: 'not-a-network' is not an address"),
+        ("login:\n  trusted_clients: ['https://*-x.example']\n", "login.trusted_clients[0]"),
     ],
 )
 def test_bad_files_fail_with_one_line_naming_file_line_and_key(tmp_path, text, fragment):

@@ -114,6 +114,8 @@ def count_tokens(actors):
         ({"Content-Type": "text/plain"}, b"hello", 415),
         ({"Content-Type": "application/json"}, b'{"api_client_authorization": {"scopes": 5}}', 422),
         ({"Content-Type": "application/json"}, b'{"scopes": ["all"]}', 422),
+        ({"Content-Type": "application/json"}, b'{"api_client_authorization": null}', 422),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b'api_client_authorization=null', 422),
         ({"Content-Type": "application/json"}, b'{"api_client_authorization": {"scopes": ["all"]}}' + b" " * 2_000_000, 413),
     ],
 )

@@ -21,7 +21,8 @@ from ..listing import list_envelope, parse_list_query
 from ..scopes import scope_problem
 from ..tokens import TokenService, apply_creator_limits, scopes_key, system_token_json, token_json
 from ..validation import SchemaSet
-from ..wire import parse_json_text, read_body_object
+from ..wire import parse_json_text
+from .common import read_object
 
 SINGULAR = "api_client_authorization"
 LIST_KIND = "arvados#apiClientAuthorizationList"
@@ -107,13 +108,6 @@ class ApiClientAuthorizations:
         except ValueError as error:
             raise unprocessable(f"{SINGULAR}.expires_at: {error}") from None
 
-    def _body(self, req) -> dict:
-        body = read_body_object(req, SINGULAR)
-        if body is None:
-            return {}
-        if not isinstance(body, dict):
-            raise unprocessable(f"{SINGULAR}: must be an object")
-        return body
 
     # --- list ------------------------------------------------------------------------------------------
 
@@ -184,7 +178,7 @@ class ApiClientAuthorizations:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         identity: Identity = req.context.identity
-        body = self._body(req)
+        body = read_object(req, SINGULAR)
         owner_uuid = body.get("owner_uuid")
         for_other = isinstance(owner_uuid, str) and owner_uuid != identity.user_uuid
         decision = req.context.guard.require_collection("other" if for_other else "own")
@@ -265,7 +259,7 @@ class ApiClientAuthorizations:
             if row is None:
                 raise not_found()
             decision = req.context.guard.require(self._relation(identity, row))
-            body = self._body(req)
+            body = read_object(req, SINGULAR)
             self.schemas.validate("ApiClientAuthorizationUpdate", body, SINGULAR)
             problems = []
             if "uuid" in body and body["uuid"] != row.uuid:
