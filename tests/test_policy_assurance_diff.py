@@ -131,6 +131,10 @@ def test_old_may_be_a_git_revision_with_its_base_at_the_same_revision(capsys, tm
            "deny by default-deny → allow by everyone-reads-own-user (policies/default.yaml:" in out
     code, out, _ = diff(capsys, "main:policies/default.yaml", "main:policies/default.yaml")
     assert code == 0 and "0 escalations, 0 revocations" in out
+    monkeypatch.chdir(repo / "policies")  # `REV:./path` is relative to the working directory, bases too
+    code, out, _ = diff(capsys, "main:./arvados-2.7.yaml", "arvados-2.7.yaml")
+    assert code == 1 and "4 escalations" in out
+    monkeypatch.chdir(repo)
     code, _, err = diff(capsys, "main:policies/missing.yaml", "policies/default.yaml")
     assert code == 2 and err.startswith("main:policies/missing.yaml: ")
     (repo / "policies" / "bad.yaml").write_text("rules:\n  - id: a\n    id: b\n")

@@ -63,7 +63,12 @@ def load_policy_at_revision(revision: str, path: str, route_targets: dict[str, t
             local.parent.mkdir(parents=True, exist_ok=True)
             local.write_bytes(content)
             base = _base_of(content)
-            wanted = posixpath.normpath(posixpath.join(posixpath.dirname(wanted), base)) if base else None
+            if base:
+                # `./path` is relative to the working directory for git show; keep that for the bases.
+                relative = "./" if wanted.startswith("./") else ""
+                wanted = relative + posixpath.normpath(posixpath.join(posixpath.dirname(wanted), base))
+            else:
+                wanted = None
         prefix = f"{root}{os.sep}"  # how the loader names the temporary copies; shown as `REV:` instead
         try:
             policy = load_policy(root / path.lstrip("/"), route_targets)
