@@ -33,16 +33,17 @@ class ShadowPolicy:
 
     def _shadow_decision(self, identity, method: str, target: str | None) -> tuple[bool, str]:
         """(allowed, rule) of the candidate for the same cell (for target None: the method-level check)."""
+        policy = self.policy
         cell = (identity.token_class, method, identity.is_admin, identity.is_active)
         if target is not None:
-            decision = self.policy.decide(*cell, target)
+            decision = policy.decide(*cell, target)
             return decision.allowed, decision.rule_id
-        denial = self.policy.method_decision(*cell)
+        denial = policy.method_decision(*cell)
         if denial is not None:
             return False, denial.rule_id
         # Open at some target: name the rule that opens the first of them.
-        first = sorted(self.policy.allowed_targets(*cell))[0]
-        return True, self.policy.decide(*cell, first).rule_id
+        first = sorted(policy.allowed_targets(*cell))[0]
+        return True, policy.decide(*cell, first).rule_id
 
     def compare(self, *, request_id: str, identity, method: str, target: str | None, active: Decision) -> None:
         """Decide the cell with the candidate too; log a disagreement. Never raises."""
