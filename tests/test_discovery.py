@@ -28,6 +28,8 @@ def test_public_without_a_token_and_with_a_bad_one(client):
 def test_root_url_from_the_request_host(client):
     document = _document(client, host="api.example.test")
     assert document["rootUrl"] == "http://api.example.test/"
+    # Built from the client's Host header: never stored by a shared cache for other clients.
+    assert client.simulate_get(DISCOVERY_PATH).headers["Cache-Control"] == "private, max-age=300"
     assert document["servicePath"] == "arvados/v1/"
     assert document["baseUrl"] == "http://api.example.test/arvados/v1/"
 
@@ -38,8 +40,10 @@ def test_root_url_from_external_url(tmp_path):
     try:
         from falcon import testing
 
-        document = testing.TestClient(app).simulate_get(DISCOVERY_PATH, host="elsewhere.test").json
+        response = testing.TestClient(app).simulate_get(DISCOVERY_PATH, host="elsewhere.test")
+        document = response.json
         assert document["rootUrl"] == "https://auth.example.org/"
+        assert response.headers["Cache-Control"] == "public, max-age=300"
         assert document["uuidPrefix"] == config.cluster_id
         assert document["maxRequestSize"] == config.max_body_bytes
     finally:

@@ -21,7 +21,8 @@ class GeneratedDocument:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self.document.render(self.external_url or req.prefix)
-        # Clients (the SDK among them) may cache it; it changes only with a new release or config.
-        resp.cache_control = ["public", "max-age=300"]
+        # Clients (the SDK among them) may cache it: it changes only with a new release or config. A document
+        # whose root URL came from the request's Host header is kept out of shared caches (no Host poisoning).
+        resp.cache_control = ["public" if self.external_url else "private", "max-age=300"]
 
     on_head = on_get
