@@ -64,6 +64,8 @@ class Services:
 
     def close(self) -> None:
         self.reloader.close()
+        if self.shadow is not None:
+            self.shadow.reloader.close()
         self.decision_log.close()
         self.usage.close()
         self.storage.close()
@@ -81,6 +83,9 @@ def build_services(config: Config, *, upgrade: bool = True) -> Services:
     shadow_path = config.policy_shadow_path
     shadow_policy = load_policy(shadow_path, routes.method_targets()) if shadow_path else None
     decision_log = DecisionLog(include_allowed=config.decision_log_allowed, path=config.decision_log_file)
+    shadow = ShadowPolicy(shadow_policy, decision_log) if shadow_policy is not None else None
+    if shadow is not None:  # the candidate reloads like the active policy (started by `serve`)
+        shadow.reloader = PolicyReloader(shadow, shadow_path, routes.method_targets())
     return Services(
         config=config,
         storage=storage,
@@ -93,7 +98,7 @@ def build_services(config: Config, *, upgrade: bool = True) -> Services:
         audit=audit,
         reloader=reloader,
         decision_log=decision_log,
-        shadow=ShadowPolicy(shadow_policy, decision_log) if shadow_policy is not None else None,
+        shadow=shadow,
     )
 
 

@@ -62,9 +62,18 @@ def cmd_serve(args, config: Config) -> int:
         config = config.with_overrides(**overrides)
     app = create_app(config)
     # Hot reload: poll the policy files, and reload at once on SIGHUP (the handler only sets an event).
-    app.services.reloader.start()
+    reloaders = [app.services.reloader]
+    if app.services.shadow is not None:  # config `policy_shadow`: the candidate reloads the same way
+        reloaders.append(app.services.shadow.reloader)
+    for reloader in reloaders:
+        reloader.start()
+
+    def reload_policies(signum, frame) -> None:
+        for reloader in reloaders:
+            reloader.request_reload()
+
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda signum, frame: app.services.reloader.request_reload())
+        signal.signal(signal.SIGHUP, reload_policies)
     logging.getLogger("authserver").info(
         "authserver %s serving on http://%s:%s/ (policy %s)",
         __version__, config.listen_host, config.listen_port, config.policy_path,

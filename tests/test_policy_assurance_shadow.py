@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 
 import pytest
+import requests
 from falcon import testing
 
 from authserver import POLICY_DIR
@@ -12,7 +15,7 @@ from authserver.app import create_app
 from authserver.cli import main
 from authserver.policy import PolicyError
 
-from .support import Actors, make_config
+from .support import Actors, LiveServer, make_config
 
 ARVADOS = str(POLICY_DIR / "arvados-2.7.yaml")
 DEFAULT = str(POLICY_DIR / "default.yaml")
@@ -162,3 +165,55 @@ def test_replay_of_a_missing_log_or_an_invalid_policy_exits_2(tmp_path, capsys):
     broken.write_text("rules: [\n")
     code, _, err = replay(capsys, tmp_path / "log.jsonl", "--policy", broken)
     assert code == 2 and err.startswith(f"{broken}:")
+
+
+def test_the_candidate_reloads_like_the_active_policy_and_its_counts_restart(tmp_path):
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(f"extends: {ARVADOS}\n")
+    app, client, actors = served(tmp_path, policy_shadow="candidate.yaml")
+    try:
+        untrusted = actors.token("untrusted")
+
+        def read_itself() -> dict:
+            assert client.simulate_get(f"{TOKENS}/{untrusted.token_uuid}", headers=untrusted.headers).status_code == 403
+            return client.simulate_get("/_health").json["policy_shadow"]
+
+        assert (read_itself()["disagreements"], read_itself()["disagreements"]) == (1, 2)
+        candidate.write_text(f"extends: {DEFAULT}\n")  # the candidate now agrees with the active policy
+        assert app.services.shadow.reloader.check()
+        shadow = read_itself()
+        assert (shadow["decisions"], shadow["disagreements"], shadow["last_error"]) == (1, 0, None)
+        candidate.write_text("rules: [\n")  # a broken edit is refused; the last good candidate stays
+        assert not app.services.shadow.reloader.check()
+        shadow = read_itself()
+        assert shadow["disagreements"] == 0 and shadow["decisions"] == 2
+        assert shadow["last_error"][0].startswith(f"{candidate}:") and shadow["last_error_at"].endswith("Z")
+    finally:
+        app.services.close()
+
+
+def test_a_served_candidate_is_compared_over_http_and_reloaded_on_sighup(tmp_path):
+    """`authserver serve` starts the candidate's watcher and SIGHUP reloads it, as for the active policy."""
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(f"extends: {ARVADOS}\n")
+    server = LiveServer(tmp_path, policy_shadow="candidate.yaml").start()
+    try:
+        untrusted = server.actors.token("untrusted")
+        url = server.url(f"{TOKENS}/{untrusted.token_uuid}")
+        assert requests.get(url, headers=untrusted.headers, timeout=5).status_code == 403
+        health = requests.get(server.url("/_health"), timeout=5).json()["policy_shadow"]
+        assert (health["decisions"], health["disagreements"]) == (1, 1)
+        first_digest = health["digest"]
+        candidate.write_text(f"extends: {DEFAULT}\n")
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while requests.get(server.url("/_health"), timeout=5).json()["policy_shadow"]["digest"] == first_digest:
+            assert time.monotonic() < deadline, "the candidate was not reloaded"
+            time.sleep(0.05)
+        assert requests.get(url, headers=untrusted.headers, timeout=5).status_code == 403
+        health = requests.get(server.url("/_health"), timeout=5).json()["policy_shadow"]
+        assert (health["decisions"], health["disagreements"]) == (1, 0)
+        assert '"event":"policy_shadow_disagreement"' in server.log_text()  # the decision log is stderr here
+        assert untrusted.secret not in server.log_text()
+    finally:
+        server.stop()

@@ -64,7 +64,14 @@ class Health:
                 "last_error": status["last_error"],
                 "last_error_at": format_timestamp(status["last_error_at"]),
             },
-            "policy_shadow": self.shadow.status() if self.shadow is not None else None,
+            "policy_shadow": self._shadow_status(),
         }
+
+    def _shadow_status(self) -> dict | None:
+        if self.shadow is None:
+            return None
+        status = self.shadow.status()
+        return {**status, "loaded_at": format_timestamp(status["loaded_at"]),
+                "last_error_at": format_timestamp(status["last_error_at"])}
 
     on_head = on_get
