@@ -53,8 +53,8 @@ def _shaped_json_param(req, name: str, schema_name: str, problems: list[str]):
     """A JSON parameter that has its documented shape (lengths, types, no control characters), else None
     with its problems added: the published schema and what the server accepts are the same."""
     value = _json_param(req, name)
-    if value is None:
-        return None
+    if value is None and _param(req, name) in (None, ""):
+        return None  # not given (a JSON null is given, and is not a list)
     shape_problems = _query_schemas().problems(schema_name, value, name)
     problems.extend(shape_problems)
     return None if shape_problems else value

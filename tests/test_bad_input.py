@@ -216,6 +216,8 @@ BAD_PARAMETERS = {
     "51 conditions in filters and where": {"filters": json.dumps([["uuid", "=", "x"]] * 50), "where": '{"uuid": "x"}'},
     "an operand over 4096 characters": {"filters": json.dumps([["uuid", "=", "x" * 5000]])},
     "order with a comma list and a bad term": {"order": '"created_at desc, 5"'},
+    "select null": {"select": "null"},
+    "filters null": {"filters": "null"},
 }
 
 
