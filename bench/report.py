@@ -116,6 +116,12 @@ def print_table(results: dict) -> None:
     print("HTTP (medians of interleaved rounds; absolute numbers are this shared machine's, compare ratios)")
     for line in _table(["scenario", "req/s", "vs base", "p50 us", "p99 us", "p99 vs base", "errors"], rows):
         print(line)
+    cpu = results.get("app_cpu")
+    if cpu:
+        print()
+        print(f"App CPU per GET current, in-process without a web server (median of {cpu['rounds']} interleaved rounds): "
+              f"baseline {cpu['baseline_cpu_us']:.0f} us, authserver {cpu['authserver_cpu_us']:.0f} us "
+              f"({cpu['authserver_cpu_us'] / cpu['baseline_cpu_us']:.1f}x)")
     decision_rows = [[name, f"{f['rules']:,}", f"{f['authserver_ns']:,.0f}", f"{f['cedar_ns']:,.0f}",
                       f"{f['casbin_ns']:,.0f}", f"{f['cedar_disagreements'] + f['casbin_disagreements']}"]
                      for name, f in results.get("decisions", {}).items()]

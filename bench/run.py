@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-from . import decisions, fixtures, servers
+from . import decisions, fixtures, inprocess, servers
 from authserver.config import DEFAULTS
 
 from .loadgen import Load, Request, Run, ensure_wrk, run_wrk
@@ -161,6 +161,9 @@ def measure_http(settings: Settings, work: Path, results: dict) -> None:
         server.stop()
         if baseline is not None:
             baseline.stop()
+    log("app CPU per GET current, in-process (no web server)")
+    results["app_cpu"] = inprocess.measure(config_path, callers.trusted, rounds=settings.rounds + 2,
+                                           requests=1000 if settings.rounds < 5 else 3000)
 
 
 def measure_login_storm(settings: Settings, server: servers.ServerProcess, callers: fixtures.Callers,
