@@ -6,7 +6,8 @@ statuses, and every response (errors included) matches its documented schema, co
 Two callers: a trusted user (mostly refused: scopes, policy, visibility) and a trusted admin (whose
 requests reach payload validation and the database writes of every resource). Bounded by `FUZZ_EXAMPLES`
 per operation, mode and caller (about a minute on two busy cores); raise it with the
-AUTHSERVER_FUZZ_EXAMPLES variable for a longer run.
+AUTHSERVER_FUZZ_EXAMPLES variable for a longer run. Under CI (CI=true) Hypothesis's "ci" profile
+derandomizes, so CI runs the same examples every time; elsewhere each run explores new ones.
 """
 
 from __future__ import annotations
