@@ -2,6 +2,11 @@
 
 Stored form: `scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>`, so the cost can be raised later without
 invalidating existing hashes. Verification is constant-time.
+
+The KDF runs on a small pool of low-priority threads, not on the request thread: scrypt releases the GIL and
+keeps a core busy for ~50 ms, so at normal priority a few sign-ins at once took the CPU from every other
+request (docs/performance.md, the login storm). The request thread waits for the result as it waited for the
+KDF before; at most one hash per core runs at a time, which also bounds scrypt's memory.
 """
 
 from __future__ import annotations
@@ -9,7 +14,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 # n=2**14, r=8: 16 MiB of memory and ~50 ms on one core here; OWASP's minimum for scrypt is n=2**13 with r=8.
 SCRYPT_N = 2**14
@@ -31,10 +39,39 @@ def password_problem(password: object) -> str | None:
     return None
 
 
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+HASHING_NICENESS = 10  # request threads get the CPU first whenever both want it
+
+_hashing_pool: ThreadPoolExecutor | None = None
+_hashing_pool_lock = threading.Lock()
+
+
+def _lower_this_threads_priority() -> None:
+    try:
+        # On Linux the nice value is per thread: this lowers the pool's thread only, not the server.
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+    except (AttributeError, OSError):
+        pass  # not Linux, or not allowed: hashing runs at normal priority, as it did on the request thread
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _hashing_pool
+    if _hashing_pool is None:
+        with _hashing_pool_lock:
+            if _hashing_pool is None:
+                _hashing_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
+                                                   thread_name_prefix="authserver-scrypt",
+                                                   initializer=_lower_this_threads_priority)
+    return _hashing_pool
+
+
+def _scrypt_here(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(
         password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=HASH_BYTES, maxmem=256 * 1024 * 1024
     )
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return _pool().submit(_scrypt_here, password, salt, n, r, p).result()
 
 
 def hash_password(password: str) -> str:
