@@ -98,3 +98,15 @@ def test_the_example_config_is_valid_and_documents_every_key(tmp_path):
     for dotted in keys(DEFAULTS):
         assert dotted.split(".")[-1] + ":" in text, f"config.example.yaml does not document {dotted}"
     assert config.cluster_id == "zzzzz"
+
+
+def test_policy_ids_follow_the_same_strict_patterns(tmp_path):
+    from authserver.policy import PolicyError, load_policy
+    from authserver.routes import build_route_table
+
+    policy = tmp_path / "p.yaml"
+    policy.write_text('description: d\nrules:\n  - id: "trailing-newline\\n"\n    description: x\n    effect: allow\n'
+                      '    methods: [api_client_authorizations.current]\n    classes: "*"\n')
+    with pytest.raises(PolicyError) as error:
+        load_policy(policy, build_route_table().method_targets())
+    assert "p.yaml:3:" in error.value.problems[0]

@@ -19,6 +19,7 @@ import referencing
 
 from .. import SCHEMA_DIR
 from ..ids import utcnow
+from ..validation import StrictValidator
 from ..yamlfile import YamlDocument, YamlError, load_yaml_file
 from .engine import CONSTRAINTS, TOKEN_CLASSES, Policy, Rule
 
@@ -61,7 +62,8 @@ def _known_attributes(schema: dict, root: dict) -> list[str]:
 
 def schema_problems(document: YamlDocument, schema: dict) -> list[str]:
     """The document's JSON Schema errors as `file:line:column: message`, worded for an operator."""
-    validator = jsonschema.Draft202012Validator(schema, registry=_policy_schema_registry())
+    # The API's validator: patterns as ECMA-262 reads them (`$` is the end, not before a final newline).
+    validator = StrictValidator(schema, registry=_policy_schema_registry())
     problems = []
     for error in sorted(validator.iter_errors(document.data), key=lambda e: [str(p) for p in e.absolute_path]):
         # oneOf errors are vague; the most relevant sub-error usually says what is wrong.
