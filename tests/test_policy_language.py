@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-import time
 
 import pytest
 
@@ -155,7 +154,9 @@ def test_a_failing_policy_object_answers_403_not_500(client, app, actors):
     assert EVALUATION_ERROR in response.json["errors"][0]
 
 
-def test_a_decision_costs_the_same_with_10_or_10000_rules():
+def test_a_decision_costs_the_same_with_10_or_10000_rules(monkeypatch):
+    """Structurally, not by the clock (timings flake on a shared machine; `make bench` measures them):
+    compiling fills the same total table whatever the rule count, and deciding never evaluates a rule."""
     methods = list(ROUTE_TARGETS)
     classes = ("trusted", "untrusted", "api_created")
 
@@ -163,24 +164,16 @@ def test_a_decision_costs_the_same_with_10_or_10000_rules():
         return [_rule(f"r{i}", "allow" if i % 7 else "deny", [methods[i % len(methods)]], [classes[i % 3]],
                       is_admin=bool(i % 2)) for i in range(count)]
 
-    started = time.perf_counter()
     big = Policy(rules(10_000), ROUTE_TARGETS)
-    compile_seconds = time.perf_counter() - started
     small = Policy(rules(10), ROUTE_TARGETS)
     assert len(big.table) == len(small.table)
 
-    def cost(policy):
-        keys = list(policy.table)
-        started = time.perf_counter()
-        for _ in range(20):
-            for key in keys:
-                policy.decide(*key)
-        return time.perf_counter() - started
-
-    cost(small), cost(big)  # warm up
-    ratio = min(cost(big) for _ in range(5)) / min(cost(small) for _ in range(5))
-    assert ratio < 3, f"10,000 rules cost {ratio:.2f}x 10 rules per decision"
-    assert compile_seconds < 10, f"compiling 10,000 rules took {compile_seconds:.1f} s"
+    evaluated = []
+    monkeypatch.setattr(Rule, "matches", lambda self, *args, **kwargs: evaluated.append(self.id))
+    for policy in (small, big):
+        for key in list(policy.table):
+            assert policy.decide(*key) is policy.table[key]
+    assert evaluated == [], "a decision evaluated rules instead of looking its cell up"
 
 
 # --- extends ---------------------------------------------------------------------------------------------
