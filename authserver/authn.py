@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,6 +76,12 @@ def presented_token(params: dict, authorization: str | None) -> str | None:
         if scheme.lower() in ("bearer", "oauth2") and credentials.strip():
             return credentials.strip()
     return None
+
+
+@lru_cache(maxsize=4096)
+def parse_scopes(stored: str) -> tuple[str, ...]:
+    """The stored JSON list of scopes as a tuple; most tokens share a few scope lists, so parse each once."""
+    return tuple(json.loads(stored))
 
 
 def _as_datetime(value) -> datetime | None:
@@ -170,7 +177,7 @@ class Authenticator:
             token_class = "trusted"
         else:
             token_class = "untrusted"
-        scopes = tuple(json.loads(scopes))
+        scopes = parse_scopes(scopes)
         last_used_at = _as_datetime(last_used_at)
         created_at = _as_datetime(created_at)
         record = TokenRecord(

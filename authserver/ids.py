@@ -68,7 +68,12 @@ def format_timestamp(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond:06d}000Z"
+    # An f-string, not strftime: a token response formats five timestamps, and strftime was the largest
+    # single cost of `GET current` (docs/performance.md).
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+        f"{value.second:02d}.{value.microsecond:06d}000Z"
+    )
 
 
 _TIMESTAMP_RE = re.compile(
