@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,10 +101,47 @@ class TrustResolver:
         return bool(stored_flag) or (url_prefix is not None and self.matcher.matches(url_prefix))
 
 
+class TokenCache:
+    """Identities this process looked up in the last `seconds` (at most 1, SPEC §10), keyed by secret digest.
+
+    Off (0 seconds) by default. An entry is used only while it is fresh, while this process has committed no
+    write since it was read (`Storage.generation`: so a revocation made here is never served from the cache),
+    and while the token has not expired. Unknown tokens are never cached (a flood of random tokens cannot fill
+    it), and it holds at most MAX_ENTRIES identities, emptied whole when full.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, seconds: float, clock=time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self._entries: dict[str, tuple[float, int, "Identity"]] = {}
+
+    def get(self, digest: str, generation: int) -> "Identity | None":
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        read_at, read_generation, identity = entry
+        if read_generation != generation or self.clock() - read_at >= self.seconds:
+            self._entries.pop(digest, None)
+            return None
+        if identity.expires_at is not None and identity.expires_at <= utcnow():
+            self._entries.pop(digest, None)
+            return None
+        return identity
+
+    def put(self, digest: str, identity: "Identity", read_at: float, generation: int) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries = {}
+        self._entries[digest] = (read_at, generation, identity)
+
+
 class Authenticator:
-    def __init__(self, storage: Storage, cluster_id: str, system_root_token: str | None, trust: TrustResolver):
+    def __init__(self, storage: Storage, cluster_id: str, system_root_token: str | None, trust: TrustResolver,
+                 cache_seconds: float = 0):
         self.storage = storage
         self.trust = trust
+        self.cache = TokenCache(cache_seconds) if cache_seconds > 0 else None
         self.system_user_uuid = fixed_uuid(cluster_id, USER_TYPE)
         self.system_token_uuid = fixed_uuid(cluster_id, TOKEN_TYPE)
         self._system_root_digest = secret_digest(system_root_token) if system_root_token else None
@@ -154,6 +192,13 @@ class Authenticator:
                 is_admin=True,
                 is_active=True,
             )
+        if self.cache is not None:
+            cached = self.cache.get(digest, self.storage.generation)
+            if cached is not None:
+                return cached if claimed_uuid in (None, cached.token_uuid) else None
+            # Read the clock and the generation before the query: a revocation committed while it runs
+            # makes this entry stale at once.
+            read_at, generation = self.cache.clock(), self.storage.generation
         row = self.storage.execute(self._lookup_sql, (digest,)).fetchone()
         if row is None:
             return None
@@ -192,7 +237,7 @@ class Authenticator:
             last_used_at=last_used_at,
             last_used_by_ip_address=last_used_by_ip_address,
         )
-        return Identity(
+        identity = Identity(
             token_id=token_id,
             token_uuid=token_uuid,
             secret=secret,
@@ -208,6 +253,9 @@ class Authenticator:
             is_active=bool(is_active),
             record=record,
         )
+        if self.cache is not None:
+            self.cache.put(digest, identity, read_at, generation)
+        return identity
 
 
 class AuthenticationMiddleware:

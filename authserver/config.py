@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
         "trust_private_networks": False,
         "token_lifetime": "14d",
     },
-    "tokens": {"max_lifetime": 0},
+    "tokens": {"max_lifetime": 0, "cache_seconds": 0},
     "api": {"max_items_per_response": 1000, "max_body_bytes": 1048576},
     "trusted_proxies": [],
 }
@@ -143,6 +143,10 @@ class Config:
     @property
     def login_token_lifetime(self) -> int | None:
         return parse_duration(self.data["login"]["token_lifetime"])
+
+    @property
+    def token_cache_seconds(self) -> float:
+        return float(self.data["tokens"]["cache_seconds"])
 
     @property
     def max_token_lifetime(self) -> int | None:

@@ -215,6 +215,10 @@ class Storage:
         # disk still takes a no-op update), so recent failures count too.
         self.last_write_failure: tuple[float, str] | None = None
         self.last_write_success: float = float("-inf")
+        # Bumped after every committed write that may change who a token is (anything but usage
+        # bookkeeping): the token cache drops what it read before, so this process never serves a
+        # revocation it made itself from its cache.
+        self.generation = 0
 
     @property
     def param(self) -> str:
@@ -238,7 +242,7 @@ class Storage:
             self.database._state.reset()
 
     @contextmanager
-    def write(self, *, record_outcome: bool = True):
+    def write(self, *, record_outcome: bool = True, changes_identities: bool = True):
         """One write transaction: `BEGIN IMMEDIATE` on SQLite; everything or nothing.
 
         A database that cannot be reached or written raises DatabaseError (the API answers 503).
@@ -264,6 +268,8 @@ class Storage:
             if depth == 0:
                 self._local.callbacks = []
         if committed:
+            if changes_identities:
+                self.generation += 1
             if record_outcome:
                 self.last_write_success = time.monotonic()
             for callback in callbacks:
@@ -299,7 +305,7 @@ class Storage:
         """
         try:
             self.execute("SELECT 1")
-            with self.write(record_outcome=False):
+            with self.write(record_outcome=False, changes_identities=False):
                 self.database.execute_sql(
                     "UPDATE schema_version SET version = version"
                     " WHERE version = (SELECT MAX(version) FROM schema_version)"

@@ -60,7 +60,7 @@ class UsageRecorder:
             return
         token = self.storage.models.Token
         try:
-            with self.storage.write():
+            with self.storage.write(changes_identities=False):  # bookkeeping: no cached identity goes stale
                 for token_id, (when, address) in pending.items():
                     token.update(last_used_at=when, last_used_by_ip_address=address).where(
                         token.id == token_id
