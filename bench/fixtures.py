@@ -42,19 +42,23 @@ class Callers:
     trusted_token_count: int
 
 
-def write_config(directory: Path, port: int, *, threads: int | None = None) -> Path:
-    """A config.yaml for one server: SQLite in `directory`, a random root token, private-network logins."""
+def write_config(directory: Path, port: int, *, threads: int | None = None, name: str = "config.yaml",
+                 token_cache_seconds: float = 0, root_token: str | None = None) -> Path:
+    """A config for one server: SQLite in `directory` (shared by every config written there), a random
+    root token unless given, private-network logins."""
     directory.mkdir(parents=True, exist_ok=True)
     data = {
         "database": "sqlite:///authserver.db",
-        "system_root_token": secrets.token_hex(32),
+        "system_root_token": root_token or secrets.token_hex(32),
         "listen": {"host": "127.0.0.1", "port": port},
         # The login storm returns to http://127.0.0.1:<port>/, a loopback origin.
         "login": {"trust_private_networks": True},
     }
+    if token_cache_seconds:
+        data["tokens"] = {"cache_seconds": token_cache_seconds}
     if threads is not None:
         data["listen"]["threads"] = threads
-    path = directory / "config.yaml"
+    path = directory / name
     path.write_text(yaml.safe_dump(data))
     path.chmod(0o600)  # it holds the root token
     return path

@@ -105,15 +105,25 @@ def create_request(callers: fixtures.Callers) -> Request:
     return Request("POST", f"{API}/api_client_authorizations", 200, callers.trusted, body, "application/json")
 
 
+CACHED_CURRENT = "GET current, token cache 1 s"
+
+
 def measure_http(settings: Settings, work: Path, results: dict) -> None:
     """Baseline and authserver scenarios, interleaved; then token creation; then the login storm."""
     port, baseline_port = servers.free_port(), servers.free_port()
     config_path = fixtures.write_config(work / "main", port, threads=settings.threads)
     callers = fixtures.make_callers(config_path)
     server = servers.authserver(config_path, port)
+    # The same database served by a second process with the optional token cache on (tokens.cache_seconds),
+    # measured in the same interleaved rounds: what the cache buys, next to the default.
+    cached_port = servers.free_port()
+    cached_config = fixtures.write_config(work / "main", cached_port, threads=settings.threads,
+                                          name="config-cached.yaml", token_cache_seconds=1)
+    cached_server = servers.authserver(cached_config, cached_port, "authserver-cached")
     baseline = None
     try:
         server.start()
+        cached_server.start()
         status, _, body = servers.request(port, "GET", CURRENT, headers={"Authorization": f"Bearer {callers.trusted}"})
         if status != 200:
             raise RuntimeError(f"GET current answers {status} on a fresh server")
@@ -136,6 +146,7 @@ def measure_http(settings: Settings, work: Path, results: dict) -> None:
                 available[name] = request
         lineup = [("baseline", baseline, Request("GET", CURRENT, 200))] + [
             (name, server, request) for name, request in available.items()]
+        lineup.insert(2, (CACHED_CURRENT, cached_server, scenarios["GET current"]))
         runs: dict[str, list[Run]] = {name: [] for name, _, _ in lineup}
         for round_index in range(settings.rounds):
             # Rotate the order each round so no scenario always runs first (or right after a slow one).
@@ -159,6 +170,7 @@ def measure_http(settings: Settings, work: Path, results: dict) -> None:
         measure_login_storm(settings, server, callers, results)
     finally:
         server.stop()
+        cached_server.stop()
         if baseline is not None:
             baseline.stop()
     log("app CPU per GET current, in-process (no web server)")
