@@ -493,8 +493,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    # A server logs what it does (INFO: reloads, audit lines, ...); a one-shot command prints its answer and
+    # keeps stderr for warnings and errors (its audit events are still recorded: `authserver audit`).
+    logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(getattr(args, "config", None))
         # Audit events made by commands name the system user and the command line as their source.
