@@ -1,7 +1,8 @@
 """Authentication: which token is presented, whose it is, and its class (SPEC §3, §5).
 
 This runs on every request, so the look-up is one indexed, parameterised SQL query by secret digest rather
-than ORM objects. Nothing is cached: a revocation is seen by the very next request, on every process.
+than ORM objects. By default nothing is cached: a revocation is seen by the very next request, on every
+process. `tokens.cache_seconds` (at most 1 s) turns on `TokenCache`, which trades that for throughput.
 """
 
 from __future__ import annotations
