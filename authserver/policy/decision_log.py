@@ -17,6 +17,22 @@ from ..ids import format_timestamp, utcnow
 from .engine import Decision
 
 
+def request_fields(event: str, *, request_id: str, identity, method: str, target: str | None) -> dict:
+    """What every decision-log line says about the request: when, which event, who asked for what."""
+    return {
+        "time": format_timestamp(utcnow()),
+        "event": event,
+        "request_id": request_id,
+        "token_uuid": identity.token_uuid,
+        "user_uuid": identity.user_uuid,
+        "class": identity.token_class,
+        "is_admin": identity.is_admin,
+        "is_active": identity.is_active,
+        "method": method,
+        "target": target,
+    }
+
+
 class DecisionLog:
     def __init__(self, *, include_allowed: bool = False, path: str | Path | None = None,
                  stream: TextIO | None = None):
@@ -31,16 +47,8 @@ class DecisionLog:
         if decision.allowed and not self.include_allowed:
             return
         entry = {
-            "time": format_timestamp(utcnow()),
-            "event": "policy_decision",
-            "request_id": request_id,
-            "token_uuid": identity.token_uuid,
-            "user_uuid": identity.user_uuid,
-            "class": identity.token_class,
-            "is_admin": identity.is_admin,
-            "is_active": identity.is_active,
-            "method": method,
-            "target": target,
+            **request_fields("policy_decision", request_id=request_id, identity=identity, method=method,
+                             target=target),
             "effect": decision.effect,
             "rule": decision.rule_id,
         }

@@ -14,8 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from ..ids import format_timestamp, utcnow
-from .decision_log import DecisionLog
+from .decision_log import DecisionLog, request_fields
 from .engine import Decision, Policy
 
 log = logging.getLogger("authserver.policy")
@@ -66,16 +65,8 @@ class ShadowPolicy:
             self._count(policy, decisions=1, disagreements=int(disagree))
             if disagree:
                 self.decision_log.write({
-                    "time": format_timestamp(utcnow()),
-                    "event": EVENT,
-                    "request_id": request_id,
-                    "token_uuid": identity.token_uuid,
-                    "user_uuid": identity.user_uuid,
-                    "class": identity.token_class,
-                    "is_admin": identity.is_admin,
-                    "is_active": identity.is_active,
-                    "method": method,
-                    "target": target,
+                    **request_fields(EVENT, request_id=request_id, identity=identity, method=method,
+                                     target=target),
                     "active": {"effect": active.effect, "rule": active.rule_id},
                     "shadow": {"effect": "allow" if allowed else "deny", "rule": rule},
                 })
