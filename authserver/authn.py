@@ -46,19 +46,38 @@ class Identity:
     """Who is calling: the presented token's record, its user and its class."""
 
     token_id: int | None  # None for the configured system root token (it has no row)
-    token_uuid: str
     secret: str  # the bare secret as presented; only `current` echoes it
     token_class: str
-    scopes: tuple[str, ...]
-    expires_at: datetime | None
-    last_used_at: datetime | None
-    created_at: datetime | None
-    api_client_id: int | None
     user_id: int
     user_uuid: str
     is_admin: bool
     is_active: bool
-    record: TokenRecord | None = None  # None for the system root token
+    record: TokenRecord  # the token's own attributes (for the root token: its fixed, rowless record)
+
+    # The token's attributes the request path reads, from its one record.
+    @property
+    def token_uuid(self) -> str:
+        return self.record.uuid
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return self.record.scopes
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self.record.expires_at
+
+    @property
+    def last_used_at(self) -> datetime | None:
+        return self.record.last_used_at
+
+    @property
+    def created_at(self) -> datetime | None:
+        return self.record.created_at
+
+    @property
+    def api_client_id(self) -> int | None:
+        return self.record.api_client_id
 
     @property
     def is_system(self) -> bool:
@@ -147,6 +166,12 @@ class Authenticator:
         self.system_token_uuid = fixed_uuid(cluster_id, TOKEN_TYPE)
         self._system_root_digest = secret_digest(system_root_token) if system_root_token else None
         self._system_user_id: int | None = None
+        # The root token has no row; `current` shows this record for it (SPEC §10: the all-zero uuid).
+        self._system_record = TokenRecord(
+            uuid=self.system_token_uuid, scopes=("all",), created_at=None, modified_at=None,
+            modified_by_user_uuid=None, api_client_id=None, created_by_ip_address=None, expires_at=None,
+            last_used_at=None, last_used_by_ip_address=None,
+        )
         p = storage.param
         self._lookup_sql = (
             "SELECT t.id, t.uuid, t.secret_digest, t.scopes, t.expires_at, t.last_used_at, t.created_at,"
@@ -180,18 +205,13 @@ class Authenticator:
                 return None
             return Identity(
                 token_id=None,
-                token_uuid=self.system_token_uuid,
                 secret=secret,
                 token_class="system",
-                scopes=("all",),
-                expires_at=None,
-                last_used_at=None,
-                created_at=None,
-                api_client_id=None,
                 user_id=self.system_user_id(),
                 user_uuid=self.system_user_uuid,
                 is_admin=True,
                 is_active=True,
+                record=self._system_record,
             )
         if self.cache is not None:
             cached = self.cache.get(digest, self.storage.generation)
@@ -223,31 +243,22 @@ class Authenticator:
             token_class = "trusted"
         else:
             token_class = "untrusted"
-        scopes = parse_scopes(scopes)
-        last_used_at = _as_datetime(last_used_at)
-        created_at = _as_datetime(created_at)
         record = TokenRecord(
             uuid=token_uuid,
-            scopes=scopes,
-            created_at=created_at,
+            scopes=parse_scopes(scopes),
+            created_at=_as_datetime(created_at),
             modified_at=_as_datetime(modified_at),
             modified_by_user_uuid=modified_by_user_uuid,
             api_client_id=api_client_id,
             created_by_ip_address=created_by_ip_address,
             expires_at=expires_at,
-            last_used_at=last_used_at,
+            last_used_at=_as_datetime(last_used_at),
             last_used_by_ip_address=last_used_by_ip_address,
         )
         identity = Identity(
             token_id=token_id,
-            token_uuid=token_uuid,
             secret=secret,
             token_class=token_class,
-            scopes=scopes,
-            expires_at=expires_at,
-            last_used_at=last_used_at,
-            created_at=created_at,
-            api_client_id=api_client_id,
             user_id=user_id,
             user_uuid=user_uuid,
             is_admin=bool(is_admin),

@@ -122,23 +122,3 @@ def token_json(row, owner_uuid: str, secret: str | None = None) -> dict:
         "last_used_by_ip_address": row.last_used_by_ip_address,
         "scopes": list(row.scopes),
     }
-
-
-def system_token_json(identity: Identity) -> dict:
-    """`current` for the configured system root token, which has no row (SPEC §10)."""
-    return {
-        "kind": TOKEN_KIND,
-        "etag": etag_of(identity.token_uuid, None),
-        "uuid": identity.token_uuid,
-        "owner_uuid": identity.user_uuid,
-        "created_at": None,
-        "modified_at": None,
-        "modified_by_user_uuid": None,
-        "api_client_id": 0,
-        "api_token": identity.secret,
-        "created_by_ip_address": None,
-        "expires_at": None,
-        "last_used_at": None,
-        "last_used_by_ip_address": None,
-        "scopes": ["all"],
-    }

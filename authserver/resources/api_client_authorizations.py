@@ -19,7 +19,7 @@ from ..errors import not_found, unprocessable
 from ..ids import UUID_RE, format_timestamp, parse_timestamp, secret_digest, split_token, utcnow
 from ..listing import list_envelope, parse_list_query
 from ..scopes import scope_problem
-from ..tokens import TokenService, apply_creator_limits, scopes_key, system_token_json, token_json
+from ..tokens import TokenService, apply_creator_limits, scopes_key, token_json
 from ..validation import SchemaSet
 from ..wire import parse_json_text
 from .common import read_object
@@ -239,10 +239,8 @@ class ApiClientAuthorizations:
     def on_get_current(self, req: falcon.Request, resp: falcon.Response) -> None:
         identity: Identity = req.context.identity
         req.context.guard.require_collection("self")
-        if identity.token_id is None:
-            resp.media = system_token_json(identity)
-            return
-        # The row authentication just read by digest: the same record, without a second query.
+        # The record authentication just read by digest (for the root token, its fixed rowless record):
+        # the same attributes, without a second query.
         resp.media = token_json(identity.record, identity.user_uuid, identity.secret)
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
