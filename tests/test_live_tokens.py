@@ -3,14 +3,13 @@ api_client_authorizations, every scope rule, and every error status of SPEC §3.
 
 from __future__ import annotations
 
-import json
-import socket
 import time
 
 import pytest
-import requests
 
 from authserver.ids import parse_timestamp
+
+from .live_api import call
 
 BASE = "/arvados/v1/api_client_authorizations"
 CLASSES = ("system", "trusted", "untrusted", "api_created")
@@ -19,13 +18,6 @@ CLASSES = ("system", "trusted", "untrusted", "api_created")
 @pytest.fixture(scope="module")
 def server(live_server):
     return live_server
-
-
-def call(server, method, path, actor=None, **kwargs):
-    headers = kwargs.pop("headers", {})
-    if actor is not None:
-        headers = {**actor.headers, **headers}
-    return requests.request(method, server.url(path), headers=headers, timeout=10, **kwargs)
 
 
 def wrapped(**fields):
