@@ -79,10 +79,6 @@ class Identity:
     def api_client_id(self) -> int | None:
         return self.record.api_client_id
 
-    @property
-    def is_system(self) -> bool:
-        return self.token_class == "system"
-
 
 def presented_token(params: dict, authorization: str | None) -> str | None:
     """The first token source present (SPEC §3): api_token, oauth_token, then the Authorization header."""
