@@ -1,8 +1,9 @@
 """Authentication: which token is presented, whose it is, and its class (SPEC §3, §5).
 
 This runs on every request, so the look-up is one indexed, parameterised SQL query by secret digest rather
-than ORM objects. By default nothing is cached: a revocation is seen by the very next request, on every
-process. `tokens.cache_seconds` (at most 1 s) turns on `TokenCache`, which trades that for throughput.
+than ORM objects, and `TokenCache` (`tokens.cache_seconds`, 1 s by default, at most 1; 0 turns it off)
+skips even that for a token looked up a moment ago, unless a write that may change who a token is has
+committed since, here or in another process (`changes.py`).
 """
 
 from __future__ import annotations
@@ -120,10 +121,11 @@ class TrustResolver:
 class TokenCache:
     """Identities this process looked up in the last `seconds` (at most 1, SPEC §10), keyed by secret digest.
 
-    Off (0 seconds) by default. An entry is used only while it is fresh, while this process has committed no
-    write since it was read (`Storage.generation`: so a revocation made here is never served from the cache),
-    and while the token has not expired. Unknown tokens are never cached (a flood of random tokens cannot fill
-    it), and it holds at most MAX_ENTRIES identities, emptied whole when full.
+    On by default (1 second). An entry is used only while it is fresh, while no write that may change who a
+    token is has committed since it was read (`Storage.generation`: at once for this process's own writes,
+    and through `changes.py` for other processes'), and while the token has not expired. Unknown tokens
+    are never cached (a flood of random tokens cannot fill it), and it holds at most MAX_ENTRIES
+    identities, emptied whole when full.
     """
 
     MAX_ENTRIES = 10_000
@@ -131,25 +133,26 @@ class TokenCache:
     def __init__(self, seconds: float, clock=time.monotonic):
         self.seconds = seconds
         self.clock = clock
-        self._entries: dict[str, tuple[float, int, "Identity"]] = {}
+        self._entries: dict[str, tuple[float, tuple, "Identity"]] = {}
 
-    def get(self, digest: str, generation: int) -> "Identity | None":
+    def get(self, digest: str, generation: tuple) -> "Identity | None":
         entry = self._entries.get(digest)
         if entry is None:
             return None
-        read_at, read_generation, identity = entry
-        if read_generation != generation or self.clock() - read_at >= self.seconds:
-            self._entries.pop(digest, None)
-            return None
-        if identity.expires_at is not None and identity.expires_at <= utcnow():
+        valid_until, read_generation, identity = entry
+        if read_generation != generation or self.clock() >= valid_until:
             self._entries.pop(digest, None)
             return None
         return identity
 
-    def put(self, digest: str, identity: "Identity", read_at: float, generation: int) -> None:
+    def put(self, digest: str, identity: "Identity", read_at: float, generation: tuple) -> None:
+        valid_until = read_at + self.seconds
+        if identity.expires_at is not None:
+            # The token's own expiry, on this clock: an entry never outlives its token.
+            valid_until = min(valid_until, read_at + (identity.expires_at - utcnow()).total_seconds())
         if len(self._entries) >= self.MAX_ENTRIES:
             self._entries = {}
-        self._entries[digest] = (read_at, generation, identity)
+        self._entries[digest] = (valid_until, generation, identity)
 
 
 class Authenticator:
@@ -158,6 +161,8 @@ class Authenticator:
         self.storage = storage
         self.trust = trust
         self.cache = TokenCache(cache_seconds) if cache_seconds > 0 else None
+        if self.cache is not None:
+            storage.watch_changes()  # other processes' revocations empty the cache too, not only the TTL
         self.system_user_uuid = fixed_uuid(cluster_id, USER_TYPE)
         self.system_token_uuid = fixed_uuid(cluster_id, TOKEN_TYPE)
         self._system_root_digest = secret_digest(system_root_token) if system_root_token else None

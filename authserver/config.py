@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
         "trust_private_networks": False,
         "token_lifetime": "14d",
     },
-    "tokens": {"max_lifetime": 0, "cache_seconds": 0},
+    "tokens": {"max_lifetime": 0, "cache_seconds": 1},
     "api": {"max_items_per_response": 1000, "max_body_bytes": 1048576},
     "trusted_proxies": [],
 }

@@ -27,6 +27,7 @@ from peewee import (
     TextField,
 )
 
+from .changes import open_signal
 from .ids import USER_TYPE, fixed_uuid, utcnow
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -218,7 +219,22 @@ class Storage:
         # Bumped after every committed write that may change who a token is (anything but usage
         # bookkeeping): the token cache drops what it read before, so this process never serves a
         # revocation it made itself from its cache.
-        self.generation = 0
+        self._generation = 0
+        # The same news for other processes (changes.py): written by every identity-changing commit here;
+        # read only once `watch_changes()` is called (the token cache does).
+        self.changes = open_signal(database)
+        self._listener = None
+
+    @property
+    def generation(self) -> tuple:
+        """Changes whenever a write that may change who a token is commits here, or (once watched) anywhere."""
+        listener = self._listener
+        return (self._generation, None if listener is None else listener.value())
+
+    def watch_changes(self) -> None:
+        """Follow other processes' identity changes too (a listener thread on PostgreSQL)."""
+        if self._listener is None:
+            self._listener = self.changes.listen()
 
     @property
     def param(self) -> str:
@@ -228,6 +244,10 @@ class Storage:
         self.database.connect(reuse_if_open=True)
 
     def close(self) -> None:
+        # Stops a PostgreSQL listener thread; the SQLite mapping stays, as other threads may still write.
+        if self._listener is not None:
+            self._listener.close()
+        self._listener = None
         if not self.database.is_closed():
             self.database.close()
 
@@ -256,6 +276,8 @@ class Storage:
             self.connect()
             with self.database.atomic():
                 yield
+                if depth == 0 and changes_identities:
+                    self.changes.announce_in_transaction(self.database)
             committed = depth == 0
         except UNAVAILABLE_ERRORS as error:
             self.reset_connection()
@@ -269,7 +291,8 @@ class Storage:
                 self._local.callbacks = []
         if committed:
             if changes_identities:
-                self.generation += 1
+                self._generation += 1
+                self.changes.announce_committed()
             if record_outcome:
                 self.last_write_success = time.monotonic()
             for callback in callbacks:
