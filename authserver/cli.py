@@ -49,8 +49,7 @@ def _print_json(value: dict) -> None:
 
 
 def cmd_serve(args, config: Config) -> int:
-    import waitress
-
+    from . import serving
     from .app import create_app
 
     overrides = {}
@@ -78,22 +77,8 @@ def cmd_serve(args, config: Config) -> int:
         "authserver %s serving on http://%s:%s/ (policy %s)",
         __version__, config.listen_host, config.listen_port, config.policy_path,
     )
-    waitress.serve(app, **waitress_options(config))
+    serving.serve(app, config)
     return 0
-
-
-def waitress_options(config: Config) -> dict:
-    """waitress.serve's settings; `make bench` serves its bare baseline app with these same settings."""
-    return dict(
-        host=config.listen_host,
-        port=config.listen_port,
-        threads=config.threads,
-        # Our own limit answers 413 with the JSON body; waitress's (default 1 GiB) is the backstop.
-        max_request_body_size=config.max_body_bytes * 2,
-        ident="authserver",
-        clear_untrusted_proxy_headers=True,
-        _quiet=True,
-    )
 
 
 def cmd_db_upgrade(args, config: Config) -> int:

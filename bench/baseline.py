@@ -11,9 +11,8 @@ import argparse
 import json
 
 import falcon
-import waitress
 
-from authserver.cli import waitress_options
+from authserver import serving
 from authserver.config import load_config
 
 
@@ -40,7 +39,7 @@ def main() -> None:
     config = load_config(args.config).with_overrides(**{"listen.port": args.port})
     with open(args.body_file, encoding="utf-8") as handle:
         body = json.load(handle)
-    waitress.serve(make_app(body), **waitress_options(config))
+    serving.serve(make_app(body), config)  # authserver's own waitress settings and logging
 
 
 if __name__ == "__main__":
