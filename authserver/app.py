@@ -115,7 +115,8 @@ def create_app(config: Config, *, services: Services | None = None) -> AuthServe
     app = AuthServerApp(
         middleware=[
             RequestIdMiddleware(),
-            ProxyHeadersMiddleware(config.trusted_proxies),
+            # Only with `trusted_proxies` configured: without, it would be a no-op on every request.
+            *([ProxyHeadersMiddleware(config.trusted_proxies)] if config.trusted_proxies else []),
             CorsMiddleware(),
             BodyMiddleware(config.max_body_bytes),
             AuthenticationMiddleware(services.authenticator, route_index, services.usage),

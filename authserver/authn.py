@@ -12,7 +12,7 @@ import hmac
 import json
 import time
 from functools import lru_cache
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from .db import Storage
@@ -54,6 +54,9 @@ class Identity:
     is_admin: bool
     is_active: bool
     record: TokenRecord  # the token's own attributes (for the root token: its fixed, rowless record)
+    # What resources derive from this identity alone (the rendered `current`), kept as long as the identity
+    # is: a request's, or a cached identity's second.
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     # The token's attributes the request path reads, from its one record.
     @property
@@ -292,4 +295,8 @@ class AuthenticationMiddleware:
             if route.needs_token:
                 raise not_logged_in()
             return
-        self.usage.note(identity.token_id, identity.last_used_at, req.remote_addr)
+        # Once per identity: a cached identity's later requests (within its second) would get the same
+        # answer from the recorder, which writes each token at most once a minute anyway.
+        if "usage_noted" not in identity.derived:
+            identity.derived["usage_noted"] = True
+            self.usage.note(identity.token_id, identity.last_used_at, req.remote_addr)

@@ -240,8 +240,15 @@ class ApiClientAuthorizations:
         identity: Identity = req.context.identity
         req.context.guard.require_collection("self")
         # The record authentication just read by digest (for the root token, its fixed rowless record):
-        # the same attributes, without a second query.
-        resp.media = token_json(identity.record, identity.user_uuid, identity.secret)
+        # the same attributes, without a second query. Rendered once per identity: a cached identity
+        # answers its second's worth of `current` calls with the same bytes.
+        body = identity.derived.get("current")
+        if body is None:
+            body = resp.options.media_handlers[falcon.MEDIA_JSON].serialize(
+                token_json(identity.record, identity.user_uuid, identity.secret), falcon.MEDIA_JSON)
+            identity.derived["current"] = body
+        resp.data = body
+        resp.content_type = falcon.MEDIA_JSON
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         row = self._load(uuid)
