@@ -6,7 +6,10 @@ invalidating existing hashes. Verification is constant-time.
 The KDF runs on a small pool of low-priority threads, not on the request thread: scrypt releases the GIL and
 keeps a core busy for ~50 ms, so at normal priority a few sign-ins at once took the CPU from every other
 request (docs/performance.md, the login storm). The request thread waits for the result as it waited for the
-KDF before; at most one hash per core runs at a time, which also bounds scrypt's memory.
+KDF before. The pool has a thread for every two cores (at least one): scrypt is memory-hard, and a hash on
+every core slowed everything else however low its priority (nice 19 and even SCHED_IDLE measured no better
+than nice 10), because what it takes from other requests is the memory bus and the shared cache, not only
+CPU time. This also bounds scrypt's memory (16 MiB a hash).
 """
 
 from __future__ import annotations
@@ -53,12 +56,17 @@ def _lower_this_threads_priority() -> None:
         pass  # not Linux, or not allowed: hashing runs at normal priority, as it did on the request thread
 
 
+def hashing_threads(cores: int | None = None) -> int:
+    """Half the cores, at least one: the other half stays free for requests during a sign-in storm."""
+    return max(1, (cores or os.cpu_count() or 2) // 2)
+
+
 def _pool() -> ThreadPoolExecutor:
     global _hashing_pool
     if _hashing_pool is None:
         with _hashing_pool_lock:
             if _hashing_pool is None:
-                _hashing_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
+                _hashing_pool = ThreadPoolExecutor(max_workers=hashing_threads(),
                                                    thread_name_prefix="authserver-scrypt",
                                                    initializer=_lower_this_threads_priority)
     return _hashing_pool
