@@ -105,7 +105,7 @@ class AuditLog:
             request_id=request_id or context.get("request_id"),
             details=details or {},
         )
-        with self.storage.write():
+        with self.storage.write(changes_identities=False):  # an added event: no token's identity changes
             row = self.storage.models.AuditEvent.create(**fields)
             line = json.dumps({"audit": event_json(row)}, sort_keys=True)
             self.storage.on_commit(lambda: log.info(line))

@@ -266,6 +266,10 @@ class Storage:
         """One write transaction: `BEGIN IMMEDIATE` on SQLite; everything or nothing.
 
         A database that cannot be reached or written raises DatabaseError (the API answers 503).
+
+        `changes_identities=False` says the write only adds rows or keeps books (a new token, an audit
+        event, login failures, last_used_at): then no process drops its token cache for it. Anything that
+        updates or deletes a token, a user or a client must leave it True, the safe default.
         """
         depth = getattr(self._local, "depth", 0)
         if depth == 0:

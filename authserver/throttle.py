@@ -79,7 +79,7 @@ class LoginThrottle:
         subjects = {"account": account_subject(email), "address": address_subject(remote_addr)}
         now = utcnow()
         since = now - self.window
-        with self.storage.write():
+        with self.storage.write(changes_identities=False):  # login_failures only: no token's identity changes
             if not self.storage.is_sqlite:
                 self.storage.execute(f"SELECT pg_advisory_xact_lock({self.storage.param})", (POSTGRESQL_LOCK_KEY,))
             # Forget what has left the window: the table never holds more than one window's failures.

@@ -156,3 +156,34 @@ def test_without_a_signal_file_the_ttl_alone_bounds_the_cache(tmp_path, caplog):
     signal = open_signal(peewee.SqliteDatabase(str(tmp_path / "authserver.db")))
     assert isinstance(signal, NoSignal)
     assert "authserver.db-changes" in caplog.text and "tokens.cache_seconds" in caplog.text
+
+
+def test_adding_tokens_keeps_the_cache_and_changing_one_empties_it(cached):
+    app, client, actors, other_process, clock = cached
+    storage, authenticator = app.services.storage, app.services.authenticator
+    actor = actors.token("trusted")
+    assert client.simulate_get(CURRENT, headers=actor.headers).status_code == 200
+    before = storage.generation
+    created = client.simulate_post("/arvados/v1/api_client_authorizations", headers=actor.headers,
+                                   json={"api_client_authorization": {"scopes": ["all"]}})
+    assert created.status_code == 200
+    assert storage.generation == before  # a new token changes no identity that exists
+    assert len(authenticator.cache._entries) == 1
+    deleted = client.simulate_delete(f"/arvados/v1/api_client_authorizations/{created.json['uuid']}",
+                                     headers=actor.headers)
+    assert deleted.status_code == 200
+    assert storage.generation != before
+    assert client.simulate_get(CURRENT, headers=actor.headers).status_code == 200  # looked up again
+
+
+def test_users_current_shows_a_change_at_once(cached):
+    app, client, actors, other_process, clock = cached
+    actor = actors.token("trusted")
+    first = client.simulate_get("/arvados/v1/users/current", headers=actor.headers)
+    assert first.status_code == 200 and first.json["first_name"] != "Renamed"
+    assert client.simulate_get("/arvados/v1/users/current", headers=actor.headers).content == first.content
+    User = other_process.storage.models.User
+    with other_process.storage.write():  # another process renames the user
+        User.update(first_name="Renamed").where(User.uuid == actor.user_uuid).execute()
+    again = client.simulate_get("/arvados/v1/users/current", headers=actor.headers)
+    assert again.status_code == 200 and again.json["first_name"] == "Renamed"  # the clock did not move

@@ -22,7 +22,7 @@ from ..scopes import scope_problem
 from ..tokens import TokenService, apply_creator_limits, scopes_key, token_json
 from ..validation import SchemaSet
 from ..wire import parse_json_text
-from .common import read_object
+from .common import answer_once_per_identity, read_object
 
 SINGULAR = "api_client_authorization"
 LIST_KIND = "arvados#apiClientAuthorizationList"
@@ -187,7 +187,7 @@ class ApiClientAuthorizations:
         scopes, expires_at = apply_creator_limits(
             decision, identity, scopes=body.get("scopes"), expires_at=expires_at, expires_given=expires_given
         )
-        with self.storage.write():
+        with self.storage.write(changes_identities=False):  # a token added: no identity that exists changes
             owner = self.User.get_or_none(self.User.uuid == (owner_uuid or identity.user_uuid))
             if owner is None:
                 raise unprocessable(f"{SINGULAR}.owner_uuid: no such user")
@@ -218,7 +218,7 @@ class ApiClientAuthorizations:
         scopes, expires_at = apply_creator_limits(
             decision, identity, scopes=scopes, expires_at=None, expires_given=False
         )
-        with self.storage.write():
+        with self.storage.write(changes_identities=False):  # a token added: no identity that exists changes
             system_user_id = self.system_user_id()
             row, secret = self.tokens.issue(
                 user_id=system_user_id,
@@ -240,15 +240,9 @@ class ApiClientAuthorizations:
         identity: Identity = req.context.identity
         req.context.guard.require_collection("self")
         # The record authentication just read by digest (for the root token, its fixed rowless record):
-        # the same attributes, without a second query. Rendered once per identity: a cached identity
-        # answers its second's worth of `current` calls with the same bytes.
-        body = identity.derived.get("current")
-        if body is None:
-            body = resp.options.media_handlers[falcon.MEDIA_JSON].serialize(
-                token_json(identity.record, identity.user_uuid, identity.secret), falcon.MEDIA_JSON)
-            identity.derived["current"] = body
-        resp.data = body
-        resp.content_type = falcon.MEDIA_JSON
+        # the same attributes, without a second query.
+        answer_once_per_identity(identity, resp, "api_client_authorizations.current",
+                                 lambda: token_json(identity.record, identity.user_uuid, identity.secret))
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         row = self._load(uuid)

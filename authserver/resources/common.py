@@ -1,6 +1,8 @@
-"""What the users and api_clients resources share: the wrapped request object and one page of a list."""
+"""What the resources share: the wrapped request object, loading by uuid, one write, answers per identity."""
 
 from __future__ import annotations
+
+import falcon
 
 from ..errors import unprocessable
 from ..ids import UUID_RE
@@ -61,3 +63,18 @@ def list_page(select, query: ListQuery, order_columns: dict, conditions: list, n
     rows = list(select.order_by(*ordering, model.id.desc()).offset(query.offset).limit(query.limit))
     available = select.count() if query.count_exact else None
     return rows, available
+
+
+def answer_once_per_identity(identity, resp, key: str, render) -> None:
+    """Answer with JSON that depends on the caller's identity alone, rendered once per identity.
+
+    A cached identity (tokens.cache_seconds) answers its second's worth of calls with the same bytes. That is
+    as fresh as the identity itself: every write that could change what `render` reads (the token, its
+    user) empties the token cache in every process (changes.py). If `render` raises, nothing is kept.
+    """
+    body = identity.derived.get(key)
+    if body is None:
+        body = resp.options.media_handlers[falcon.MEDIA_JSON].serialize(render(), falcon.MEDIA_JSON)
+        identity.derived[key] = body
+    resp.data = body
+    resp.content_type = falcon.MEDIA_JSON

@@ -145,7 +145,9 @@ class Login:
             self._audit_failure(req, target, user, "inactive user" if password_ok else "wrong password or unknown email")
             return show_form(falcon.HTTP_401, FAILURE_MESSAGE)
         now = utcnow()
-        with self.storage.write():
+        # Rows added (a token, perhaps a client, an audit event) and failures forgotten: no identity that
+        # exists changes, so no process needs to drop its token cache (changes.py).
+        with self.storage.write(changes_identities=False):
             self.throttle.succeeded(attempt)
             client, _ = self.clients.find_or_create(target.origin.url_prefix, modified_by_user_uuid=user.uuid)
             token, secret = self.tokens.issue(

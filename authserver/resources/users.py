@@ -18,7 +18,7 @@ from ..filters import Column, conditions, operators
 from ..listing import list_envelope, parse_list_query
 from ..users import PRIVILEGED_FIELDS, UserError, UserForbidden, UserService, user_json
 from ..validation import SchemaSet
-from .common import list_page, load_by_uuid, read_object, unchanged_problems, write
+from .common import answer_once_per_identity, list_page, load_by_uuid, read_object, unchanged_problems, write
 
 SINGULAR = "user"
 LIST_KIND = "arvados#userList"
@@ -140,11 +140,15 @@ class Users:
     def on_get_current(self, req: falcon.Request, resp: falcon.Response) -> None:
         identity: Identity = req.context.identity
         req.context.guard.require_collection("self")
-        self.storage.connect()
-        row = self.User.get_or_none(self.User.id == identity.user_id)
-        if row is None:  # deleted between authentication and now
-            raise not_logged_in()
-        resp.media = self._json(row)
+
+        def render() -> dict:
+            self.storage.connect()
+            row = self.User.get_or_none(self.User.id == identity.user_id)
+            if row is None:  # deleted between authentication and now
+                raise not_logged_in()
+            return self._json(row)
+
+        answer_once_per_identity(identity, resp, "users.current", render)
 
     def on_get_system(self, req: falcon.Request, resp: falcon.Response) -> None:
         identity: Identity = req.context.identity
