@@ -43,9 +43,9 @@ class Callers:
 
 
 def write_config(directory: Path, port: int, *, threads: int | None = None, name: str = "config.yaml",
-                 token_cache_seconds: float = 0, root_token: str | None = None) -> Path:
+                 token_cache_seconds: float | None = None, root_token: str | None = None) -> Path:
     """A config for one server: SQLite in `directory` (shared by every config written there), a random
-    root token unless given, private-network logins."""
+    root token unless given, private-network logins; `token_cache_seconds` None keeps the default (1 s)."""
     directory.mkdir(parents=True, exist_ok=True)
     data = {
         "database": "sqlite:///authserver.db",
@@ -54,7 +54,7 @@ def write_config(directory: Path, port: int, *, threads: int | None = None, name
         # The login storm returns to http://127.0.0.1:<port>/, a loopback origin.
         "login": {"trust_private_networks": True},
     }
-    if token_cache_seconds:
+    if token_cache_seconds is not None:
         data["tokens"] = {"cache_seconds": token_cache_seconds}
     if threads is not None:
         data["listen"]["threads"] = threads
