@@ -220,6 +220,12 @@ class Storage:
         # bookkeeping): the token cache drops what it read before, so this process never serves a
         # revocation it made itself from its cache.
         self._generation = 0
+        # SQLite has one writer at a time, and a connection that finds the write lock taken sleeps in
+        # SQLite's busy handler (steps of up to 100 ms) before it tries again: with several request threads
+        # writing at once that made a queue of sleepers, and a p99 of over a second for token creation. In
+        # one process the writers queue on this lock instead, handed over the moment a commit ends; the busy
+        # handler is left for other processes.
+        self._sqlite_writer = threading.Lock() if self.is_sqlite else None
         # The same news for other processes (changes.py): written by every identity-changing commit here;
         # read only once `watch_changes()` is called (the token cache does).
         self.changes = open_signal(database)
@@ -272,6 +278,11 @@ class Storage:
         updates or deletes a token, a user or a client must leave it True, the safe default.
         """
         depth = getattr(self._local, "depth", 0)
+        queued = depth == 0 and self._sqlite_writer is not None
+        if queued and not self._sqlite_writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            if record_outcome:
+                self.last_write_failure = (time.monotonic(), "database is locked")
+            raise DatabaseError("database is locked: another write did not finish in time")
         if depth == 0:
             self._local.callbacks = []
         self._local.depth = depth + 1
@@ -293,6 +304,8 @@ class Storage:
             callbacks = self._local.callbacks if depth == 0 else []
             if depth == 0:
                 self._local.callbacks = []
+            if queued:
+                self._sqlite_writer.release()
         if committed:
             if changes_identities:
                 self._generation += 1

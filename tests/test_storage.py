@@ -113,3 +113,44 @@ def test_relative_sqlite_urls_are_relative_to_the_config_and_absolute_ones_are_n
     Storage(open_database(f"sqlite:///{absolute}", tmp_path / "elsewhere")).upgrade("zzzzz")
     assert absolute.exists()
     assert sqlite3.connect(absolute).execute("SELECT version FROM schema_version").fetchone()[0] >= 1
+
+
+def test_writers_in_one_process_queue_on_a_lock_not_in_sqlites_busy_handler(storage, monkeypatch):
+    import authserver.db as db
+
+    holding, release, order = threading.Event(), threading.Event(), []
+
+    def first():
+        with storage.write():
+            order.append("first in")
+            holding.set()
+            release.wait(5)
+            order.append("first out")
+
+    def second():
+        holding.wait(5)
+        with storage.write():
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    holding.wait(5)
+    # The second writer waits on the process's lock (it never opened a transaction to be refused)...
+    assert not storage._sqlite_writer.acquire(timeout=0.2)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert order == ["first in", "first out", "second in"]
+
+    # ... and gives up as SQLite's busy timeout would: a DatabaseError (the API answers 503).
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    storage._sqlite_writer.acquire()
+    try:
+        with pytest.raises(db.DatabaseError, match="database is locked"):
+            with storage.write():
+                pass
+    finally:
+        storage._sqlite_writer.release()
+    with storage.write():  # and the lock is free again afterwards
+        pass
