@@ -117,6 +117,8 @@ class NotifyListener:
         self._connect = connect
         self._count = 0
         self._stopped = threading.Event()
+        # close() writes a byte here so the listener's select() returns at once instead of at its timeout.
+        self._wake_read, self._wake_write = os.pipe()
         self._thread = threading.Thread(target=self._run, name="authserver-notify", daemon=True)
         self._thread.start()
 
@@ -125,7 +127,11 @@ class NotifyListener:
 
     def close(self) -> None:
         self._stopped.set()
+        os.write(self._wake_write, b"x")
         self._thread.join(timeout=LISTEN_POLL_SECONDS + 1)
+        os.close(self._wake_write)
+        if not self._thread.is_alive():
+            os.close(self._wake_read)
 
     def _run(self) -> None:
         while not self._stopped.is_set():
@@ -138,8 +144,8 @@ class NotifyListener:
                 # Anything committed while no listener was connected went unseen: count it as a change.
                 self._count += 1
                 while not self._stopped.is_set():
-                    readable, _, _ = select.select([connection], [], [], LISTEN_POLL_SECONDS)
-                    if readable:
+                    readable, _, _ = select.select([connection, self._wake_read], [], [], LISTEN_POLL_SECONDS)
+                    if connection in readable:
                         connection.poll()
                         if connection.notifies:
                             connection.notifies.clear()

@@ -187,3 +187,43 @@ def test_users_current_shows_a_change_at_once(cached):
         User.update(first_name="Renamed").where(User.uuid == actor.user_uuid).execute()
     again = client.simulate_get("/arvados/v1/users/current", headers=actor.headers)
     assert again.status_code == 200 and again.json["first_name"] == "Renamed"  # the clock did not move
+
+
+@pytest.mark.postgresql
+def test_postgresql_listener_sees_other_processes_identity_changes_and_closes_at_once(tmp_path):
+    from authserver.db import Storage
+
+    from .support import PostgresSchema, postgresql_base_url
+
+    schema = PostgresSchema(postgresql_base_url())
+    reader = writer = None
+    try:
+        config = make_config(tmp_path, database=schema.url)
+        reader = Storage(open_database(config.database_url, config.base_dir))
+        reader.upgrade(config.cluster_id)
+        writer = Storage(open_database(config.database_url, config.base_dir))  # "another process"
+        reader.watch_changes()
+
+        def settles(predicate) -> bool:
+            deadline = time.monotonic() + 2
+            while not predicate() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return predicate()
+
+        assert settles(lambda: reader.generation[1])  # listening (counted once on connecting)
+        before = reader.generation
+        with writer.write(changes_identities=False):  # rows added only: no NOTIFY
+            pass
+        with writer.write():  # an identity may have changed: NOTIFY, delivered at commit
+            pass
+        assert settles(lambda: reader.generation != before)
+        assert reader.generation[1] == before[1] + 1  # one notification: the row-adding write sent none
+        started = time.monotonic()
+        reader.close()
+        assert time.monotonic() - started < 0.5  # the listener is woken, not waited out
+        reader = None
+    finally:
+        for storage in (reader, writer):
+            if storage is not None:
+                storage.close()
+        schema.drop()
