@@ -55,6 +55,8 @@ def _scope_covers(scope: str, method: str, path: str) -> bool:
 
 
 def in_scope(scopes: list[str], http_method: str, path: str) -> bool:
+    if "all" in scopes:  # most tokens: nothing to normalise or match
+        return True
     method = _canonical_method(http_method)
     path = normalize_path(path)
     if (method, path) == ALWAYS_IN_SCOPE:
