@@ -174,7 +174,9 @@ def open_signal(database) -> NoSignal | SharedFileSignal | NotifySignal:
     if isinstance(database, peewee.SqliteDatabase):
         if database.database in ("", ":memory:") or database.database.startswith("file:"):
             return NoSignal()
-        path = Path(f"{database.database}-changes")
+        # Beside the real file, as SQLite's own -wal and -shm are: processes that reach one database through
+        # different symlinks must still share one signal.
+        path = Path(f"{os.path.realpath(database.database)}-changes")
         try:
             return SharedFileSignal(path)
         except (OSError, ValueError) as error:

@@ -227,3 +227,17 @@ def test_postgresql_listener_sees_other_processes_identity_changes_and_closes_at
             if storage is not None:
                 storage.close()
         schema.drop()
+
+
+def test_processes_reaching_the_database_through_a_symlink_share_one_signal(tmp_path):
+    import peewee
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "authserver.db").touch()
+    (tmp_path / "link.db").symlink_to(tmp_path / "real" / "authserver.db")
+    direct = open_signal(peewee.SqliteDatabase(str(tmp_path / "real" / "authserver.db")))
+    linked = open_signal(peewee.SqliteDatabase(str(tmp_path / "link.db")))
+    before = direct.value()
+    linked.announce_committed()
+    assert direct.value() != before
+    assert not (tmp_path / "link.db-changes").exists()
