@@ -48,16 +48,21 @@ def set_audit_context(context: dict) -> None:
 
 
 class AuditContextMiddleware:
-    """Stage after authentication: remember the request's client address, request id and caller."""
+    """Stage after authentication: remember the request's client address, request id and caller.
 
-    def process_request(self, req, resp) -> None:
-        _request_context.set({"ip_address": req.remote_addr, "request_id": req.context.request_id})
+    Set once per routed request, after authentication: events are recorded only by routes (resources,
+    login), never by a request refused before them (404, 401, 413 record nothing), and the context is
+    emptied after every response, so a thread's next request never inherits it.
+    """
 
     def process_resource(self, req, resp, resource, params) -> None:
-        identity = getattr(req.context, "identity", None)
-        if identity is not None:
-            _request_context.set({**_request_context.get(), "actor_uuid": identity.user_uuid,
-                                  "token_uuid": identity.token_uuid})
+        context = req.context
+        identity = getattr(context, "identity", None)
+        if identity is None:
+            _request_context.set({"ip_address": req.remote_addr, "request_id": context.request_id})
+        else:
+            _request_context.set({"ip_address": req.remote_addr, "request_id": context.request_id,
+                                  "actor_uuid": identity.user_uuid, "token_uuid": identity.record.uuid})
 
     def process_response(self, req, resp, resource, req_succeeded) -> None:
         _request_context.set({})

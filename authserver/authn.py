@@ -86,7 +86,7 @@ class Identity:
 
 def presented_token(params: dict, authorization: str | None) -> str | None:
     """The first token source present (SPEC §3): api_token, oauth_token, then the Authorization header."""
-    for name in ("api_token", "oauth_token"):
+    for name in ("api_token", "oauth_token") if params else ():
         value = params.get(name)
         if isinstance(value, list):
             value = value[0] if value else None
@@ -220,7 +220,7 @@ class Authenticator:
         if self.cache is not None:
             cached = self.cache.get(digest, self.storage.generation)
             if cached is not None:
-                return cached if claimed_uuid in (None, cached.token_uuid) else None
+                return cached if claimed_uuid in (None, cached.record.uuid) else None
             # Read the clock and the generation before the query: a revocation committed while it runs
             # makes this entry stale at once.
             read_at, generation = self.cache.clock(), self.storage.generation
@@ -288,7 +288,8 @@ class AuthenticationMiddleware:
         if route is None:
             req.context.identity = None
             return
-        presented = presented_token(req.params, req.get_header("Authorization"))
+        # Straight from the WSGI environ: get_header() derives the key from the name on every call.
+        presented = presented_token(req.params, req.env.get("HTTP_AUTHORIZATION"))
         identity = self.authenticator.authenticate(presented)
         req.context.identity = identity
         if identity is None:

@@ -7,6 +7,7 @@ document and the OpenAPI document are all built from this table and the JSON Sch
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 API_PREFIX = "/arvados/v1"
 
@@ -50,7 +51,7 @@ class Route:
     description: str = ""
     needs_token: bool = True
 
-    @property
+    @cached_property  # read several times on every request (policy, decision log): computed once
     def id(self) -> str:
         return f"{self.resource}.{self.method}"
 

@@ -11,5 +11,5 @@ class ScopeMiddleware:
         identity = req.context.identity
         if identity is None or req.context.route is None:
             return
-        if not in_scope(identity.scopes, req.method, req.path):
+        if not in_scope(identity.record.scopes, req.method, req.path):
             raise forbidden(f"scope does not allow {req.method} {normalize_path(req.path)}")
