@@ -85,7 +85,7 @@ class SharedFileSignal:
         return self  # the same mapping serves both sides
 
     def close(self) -> None:
-        pass  # the mapping lives as long as this object: a thread may still announce a commit
+        pass  # as a listener, nothing to stop; the mapping lives on, as a thread may still announce a commit
 
 
 class NotifySignal:
@@ -93,9 +93,6 @@ class NotifySignal:
 
     def __init__(self, connect):
         self._connect = connect  # opens a new DB-API connection to the same database, for a listener
-
-    def value(self) -> object:
-        return None
 
     def announce_in_transaction(self, database) -> None:
         database.execute_sql(f"NOTIFY {NOTIFY_CHANNEL}")
@@ -105,9 +102,6 @@ class NotifySignal:
 
     def listen(self) -> "NotifyListener":
         return NotifyListener(self._connect)
-
-    def close(self) -> None:
-        pass
 
 
 class NotifyListener:

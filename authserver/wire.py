@@ -68,9 +68,8 @@ class CorsMiddleware:
             resp.complete = True
 
     def process_response(self, req, resp, resource, req_succeeded) -> None:
-        # On every API response: the check inlined and the headers a list of pairs (Falcon's faster form).
-        if req.path.startswith(CORS_PREFIXES):
-            resp.set_headers(CORS_HEADER_PAIRS)
+        if is_api_path(req.path):
+            resp.set_headers(CORS_HEADER_PAIRS)  # pairs: Falcon's faster form
 
 
 def _media_type(req: falcon.Request) -> str:
