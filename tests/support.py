@@ -118,6 +118,26 @@ class Actors:
                      bool(user.is_admin))
 
 
+def wait_until(predicate, seconds: float = 10.0, interval: float = 0.1) -> bool:
+    """Poll `predicate` until it is true (True) or `seconds` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand (`clock.now += 0.5`)."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

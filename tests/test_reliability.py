@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .support import LiveServer, PostgresSchema, postgresql_base_url
+from .support import LiveServer, wait_until
 
 BASE = "/arvados/v1/api_client_authorizations"
 
@@ -39,16 +39,6 @@ def servers(directory: Path, count: int, **raw):
     finally:
         for server in started:
             server.stop()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def database(request):
-    if request.param == "sqlite":
-        yield "sqlite:///shared.db"
-        return
-    schema = PostgresSchema(postgresql_base_url())
-    yield schema.url
-    schema.drop()
 
 
 class Load:
@@ -129,8 +119,8 @@ def check_tokens(server: LiveServer, created: dict[str, str], deleted: set[str],
 
 
 @pytest.mark.parametrize("processes", [1, 2])
-def test_sixteen_clients_at_once_lose_nothing(tmp_path, database, processes):
-    with servers(tmp_path, processes, database=database) as started:
+def test_sixteen_clients_at_once_lose_nothing(tmp_path, database_url, processes):
+    with servers(tmp_path, processes, database=database_url) as started:
         actor = started[0].actors.token("trusted")
         load = Load(started, actor).run().join()
         assert not load.bad_bodies, load.bad_bodies[:3]
@@ -140,12 +130,12 @@ def test_sixteen_clients_at_once_lose_nothing(tmp_path, database, processes):
             check_tokens(server, load.created, load.deleted)
 
 
-def settled_status(get, database: str) -> int:
+def settled_status(get, database_url: str) -> int:
     """The other process's answer. Both run the token cache (the default). On SQLite the writer's signal
     (authserver/changes.py) is in shared memory before its response leaves, so the first answer must already
     be right. On PostgreSQL it travels as a NOTIFY to the other process's listener thread, a moment after
     the commit: the answer must be right within the cache's second (SPEC §10), and is then final."""
-    deadline = time.monotonic() + (0 if database.startswith("sqlite") else 1.0)
+    deadline = time.monotonic() + (0 if database_url.startswith("sqlite") else 1.0)
     first = status = get().status_code
     while status == first and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -153,15 +143,15 @@ def settled_status(get, database: str) -> int:
     return status
 
 
-def test_revocation_is_seen_by_every_process_at_once(tmp_path, database):
-    with servers(tmp_path, 2, database=database) as (first, second):
+def test_revocation_is_seen_by_every_process_at_once(tmp_path, database_url):
+    with servers(tmp_path, 2, database=database_url) as (first, second):
         system = first.actors.token("system")
         # token deletion
         victim = first.actors.token("trusted")
         assert requests.get(second.url(f"{BASE}/current"), headers=victim.headers, timeout=10).status_code == 200
         assert requests.delete(first.url(f"{BASE}/{victim.token_uuid}"), headers=system.headers, timeout=10).status_code == 200
         assert settled_status(lambda: requests.get(second.url(f"{BASE}/current"), headers=victim.headers,
-                                                   timeout=10), database) == 401
+                                                   timeout=10), database_url) == 401
         # user deactivation, through the other process
         user_token = first.actors.token("trusted")
         assert requests.get(second.url(f"{BASE}/current"), headers=user_token.headers, timeout=10).status_code == 200
@@ -169,7 +159,7 @@ def test_revocation_is_seen_by_every_process_at_once(tmp_path, database):
                                   json={"user": {"is_active": False}}, timeout=10)
         assert response.status_code == 200, response.text
         assert settled_status(lambda: requests.get(second.url(f"{BASE}/current"), headers=user_token.headers,
-                                                   timeout=10), database) == 401
+                                                   timeout=10), database_url) == 401
         # a client losing its trust: the next request of its tokens is untrusted everywhere
         trusted = first.actors.token("trusted")
         assert requests.get(second.url(BASE), headers=trusted.headers, timeout=10).status_code == 200
@@ -179,7 +169,7 @@ def test_revocation_is_seen_by_every_process_at_once(tmp_path, database):
                                   json={"api_client": {"is_trusted": False}}, timeout=10)
         assert response.status_code == 200, response.text
         assert settled_status(lambda: requests.get(second.url(BASE), headers=trusted.headers, timeout=10),
-                              database) == 403
+                              database_url) == 403
 
 
 def test_kill_9_during_writes_loses_no_acknowledged_token(tmp_path):
@@ -199,15 +189,6 @@ def test_kill_9_during_writes_loses_no_acknowledged_token(tmp_path):
 
 
 # --- faults ---------------------------------------------------------------------------------------------
-
-
-def wait_until(predicate, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def assert_writes_refused_reads_served(server: LiveServer, actor, reads_work: bool = True) -> None:

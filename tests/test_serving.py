@@ -6,13 +6,7 @@ import logging
 
 from authserver.serving import QueueWarningLimit, limit_queue_warnings
 
-
-class FakeClock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
+from .support import FakeClock
 
 
 def queue_record(depth: int) -> logging.LogRecord:

@@ -18,17 +18,9 @@ from authserver.changes import NoSignal, SharedFileSignal, open_signal
 from authserver.db import open_database
 from authserver.ids import utcnow
 
-from .support import Actors, LiveServer, make_config
+from .support import Actors, FakeClock, LiveServer, make_config, wait_until
 
 CURRENT = "/arvados/v1/api_client_authorizations/current"
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
@@ -204,19 +196,13 @@ def test_postgresql_listener_sees_other_processes_identity_changes_and_closes_at
         writer = Storage(open_database(config.database_url, config.base_dir))  # "another process"
         reader.watch_changes()
 
-        def settles(predicate) -> bool:
-            deadline = time.monotonic() + 2
-            while not predicate() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            return predicate()
-
-        assert settles(lambda: reader.generation[1])  # listening (counted once on connecting)
+        assert wait_until(lambda: reader.generation[1], seconds=2, interval=0.01)  # listening (counted once on connecting)
         before = reader.generation
         with writer.write(changes_identities=False):  # rows added only: no NOTIFY
             pass
         with writer.write():  # an identity may have changed: NOTIFY, delivered at commit
             pass
-        assert settles(lambda: reader.generation != before)
+        assert wait_until(lambda: reader.generation != before, seconds=2, interval=0.01)
         assert reader.generation[1] == before[1] + 1  # one notification: the row-adding write sent none
         started = time.monotonic()
         reader.close()
