@@ -125,7 +125,8 @@ def test_only_password_failures_count(server, failures, user):
     token_from_redirect(sign_in(session, user.email, PASSWORD))
 
 
-def test_concurrent_guesses_cannot_pass_the_limit(server, failures, user):
+def concurrent_guess_statuses(server, user, guesses: int = 12) -> list[int]:
+    """`guesses` wrong passwords for `user` at once (8 at a time), with one form's CSRF cookie and token."""
     session = LoginSession(server.base_url)
     session.form(RETURN_TO)
     cookies = session.http.cookies.get_dict()
@@ -136,8 +137,11 @@ def test_concurrent_guesses_cannot_pass_the_limit(server, failures, user):
                              timeout=20).status_code
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(guess, range(12)))
-    assert sorted(statuses) == [401] * ACCOUNT_LIMIT + [429] * 7
+        return list(pool.map(guess, range(guesses)))
+
+
+def test_concurrent_guesses_cannot_pass_the_limit(server, failures, user):
+    assert sorted(concurrent_guess_statuses(server, user)) == [401] * ACCOUNT_LIMIT + [429] * 7
 
 
 def test_two_server_processes_share_the_counts(server, failures, user):
@@ -233,17 +237,6 @@ def test_concurrent_guesses_cannot_pass_the_limit_on_postgresql(tmp_path, postgr
     server = LiveServer(tmp_path, database=postgresql_url, login__trusted_clients=["https://app.test"]).start()
     try:
         user = server.actors.user(password=PASSWORD)
-        session = LoginSession(server.base_url)
-        session.form(RETURN_TO)
-        cookies = session.http.cookies.get_dict()
-        data = {"return_to": RETURN_TO, "email": user.email, "password": WRONG, "csrf_token": session.csrf_token}
-
-        def guess(_):
-            return requests.post(server.url("/login"), data=data, cookies=cookies, allow_redirects=False,
-                                 timeout=20).status_code
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            statuses = list(pool.map(guess, range(12)))
-        assert sorted(statuses) == [401] * ACCOUNT_LIMIT + [429] * 7
+        assert sorted(concurrent_guess_statuses(server, user)) == [401] * ACCOUNT_LIMIT + [429] * 7
     finally:
         server.stop()
