@@ -7,6 +7,7 @@ import pytest
 from falcon import testing
 
 from authserver.app import create_app
+from authserver.db import Storage, open_database
 
 from .support import (KNOWN_PASSWORDS, POSTGRESQL_ENV, ROOT_TOKEN, SERVER_LOGS, Actors, LiveServer, PostgresSchema,
                       make_config, postgresql_base_url)
@@ -65,6 +66,16 @@ def _report_postgresql(terminalreporter, config):
             " (a database the tests may create schemas in) to run them !!!",
             red=True, bold=True,
         )
+
+
+@pytest.fixture
+def storage(tmp_path):
+    """Storage on a fresh, migrated SQLite file, for tests below the HTTP layer."""
+    config = make_config(tmp_path)
+    storage = Storage(open_database(config.database_url, config.base_dir))
+    storage.upgrade(config.cluster_id)
+    yield storage
+    storage.close()
 
 
 @pytest.fixture

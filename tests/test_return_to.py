@@ -5,10 +5,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from authserver.clients import ClientService
-from authserver.db import Storage, open_database
 from authserver.return_to import MAX_RETURN_TO_LENGTH, ReturnToRefused, ReturnToValidator
-
-from .support import make_config
 
 TRUSTED = ["https://trusted.test", "https://*.trusted.test"]
 ALLOWED = ["http://allowed.test:8080"]
@@ -58,15 +55,6 @@ REFUSED = {
     "localhost without trust_private_networks": "http://localhost:9000/",
     "empty": "",
 }
-
-
-@pytest.fixture
-def storage(tmp_path):
-    config = make_config(tmp_path)
-    storage = Storage(open_database(config.database_url, config.base_dir))
-    storage.upgrade(config.cluster_id)
-    yield storage
-    storage.close()
 
 
 def validator(storage, *, private: bool = False) -> ReturnToValidator:

@@ -12,15 +12,6 @@ from authserver.db import LATEST_VERSION, Storage, open_database
 from .support import Actors, make_config
 
 
-@pytest.fixture
-def storage(tmp_path):
-    config = make_config(tmp_path)
-    storage = Storage(open_database(config.database_url, config.base_dir))
-    storage.upgrade(config.cluster_id)
-    yield storage
-    storage.close()
-
-
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(storage):
     assert storage.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert storage.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
